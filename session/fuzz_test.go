@@ -1,0 +1,64 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzDecodeCookie feeds arbitrary cookie values to the decoding path (and to Get). It must
+// never panic, and only ids the store signed may ever come out of it.
+func FuzzDecodeCookie(f *testing.F) {
+	clock := newClock()
+	st, err := NewMemory(Options{Secure: true, Secrets: [][]byte{secretA(), secretB()}, Now: clock.Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Ids are fixed, not random: fuzz workers are separate processes that rebuild this setup,
+	// and a seed made by one must name an issued id in all of them.
+	issued := map[string]bool{}
+	name := st.CookieName()
+	for i := range 3 {
+		id := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{byte(i + 1)}, idBytes))
+		issued[id] = true
+		rec := testRecord("fuzz")
+		rec.Handle, rec.CreatedAt, rec.LastSeenAt = handleOf(id), clock.Now(), clock.Now()
+		rec.ExpiresAt = rec.CreatedAt.Add(time.Hour)
+		if err := st.write(context.Background(), rec, setNX); err != nil {
+			f.Fatal(err)
+		}
+		for _, codec := range st.keys.codecs { // current and rotated-out secret
+			v, err := codec.Encode(name, []byte(id))
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(v)
+			f.Add(v[:len(v)/2])
+			f.Add(strings.ToUpper(v))
+			f.Add(v + "=")
+		}
+	}
+	for _, seed := range []string{"", "=", "|||", "MTIzfA==", `"abc"`, "abc\xff", strings.Repeat("A", 5000), "*", "\r\nFLUSHALL\r\n"} {
+		f.Add(seed)
+	}
+
+	f.Fuzz(func(t *testing.T, value string) {
+		if id, ok := st.keys.decodeCookie(name, value); ok && !issued[id] {
+			t.Fatalf("decodeCookie(%q) accepted an id Save never issued", value)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Cookie", name+"="+value)
+		sess, err := st.Get(r, name)
+		if err != nil || sess == nil {
+			t.Fatalf("Get: sess=%v err=%v", sess, err)
+		}
+		if !sess.IsNew && !issued[sess.ID] {
+			t.Fatalf("Get(%q) returned a session Save never issued", value)
+		}
+	})
+}

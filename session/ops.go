@@ -1,0 +1,263 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Listing bounds for List.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+func (s *Store) userKey(userID string) string { return s.opts.KeyPrefix + "u:{" + userID + "}" }
+
+func (s *Store) sidKey(issuer, sid string) string {
+	return s.opts.KeyPrefix + "sid:{" + hashKey(issuer, sid) + "}"
+}
+
+func (s *Store) subKey(issuer, sub string) string {
+	return s.opts.KeyPrefix + "sub:{" + hashKey(issuer, sub) + "}"
+}
+
+// indexKeys are the sets that name rec's handle: per user, per IdP session, per subject.
+func (s *Store) indexKeys(rec *Record) []string {
+	var out []string
+	if rec.UserID != "" {
+		out = append(out, s.userKey(rec.UserID))
+	}
+	if rec.Issuer != "" && rec.IdPSessionID != "" {
+		out = append(out, s.sidKey(rec.Issuer, rec.IdPSessionID))
+	}
+	if rec.Issuer != "" && rec.Subject != "" {
+		out = append(out, s.subKey(rec.Issuer, rec.Subject))
+	}
+	return out
+}
+
+// write stores rec under its handle with TTL min(idle, remaining absolute). The indexes are
+// written first, so a session is never live without them (a stale index member is harmless:
+// it is pruned on read). Index sets live AbsoluteTimeout+1m, longer than any member.
+func (s *Store) write(ctx context.Context, rec *Record, mode setMode) error {
+	now := s.now()
+	key := s.sessionKey(rec.Handle)
+	ttl := s.ttlFor(rec, now)
+	if ttl < time.Millisecond || s.expired(rec, now) {
+		if mode == setXX {
+			if _, err := s.b.delMany(ctx, []string{key}); err != nil {
+				return err
+			}
+		}
+		return ErrNotFound
+	}
+	val, err := s.keys.encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if err := s.b.addToSets(ctx, s.indexKeys(rec), rec.Handle, s.opts.AbsoluteTimeout+time.Minute); err != nil {
+		return err
+	}
+	ok, err := s.b.set(ctx, key, val, ttl, mode)
+	switch {
+	case err != nil:
+		return err
+	case !ok && mode == setNX:
+		return errors.New("session: id collision")
+	case !ok:
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Update rewrites the record named by rec.Handle (after a token refresh, say), keeping the
+// TTL rules: TTL = min(idle from rec.LastSeenAt, remaining absolute); ExpiresAt is never moved
+// past CreatedAt+AbsoluteTimeout. It returns ErrNotFound, and writes nothing, when the session
+// was revoked or has expired: a revoked session is never resurrected (SET XX).
+// Concurrent refreshes must be serialised by the caller (see TryLock).
+func (s *Store) Update(ctx context.Context, rec *Record) error {
+	if rec == nil || !validHandle(rec.Handle) {
+		return ErrNotFound
+	}
+	if limit := rec.CreatedAt.Add(s.opts.AbsoluteTimeout); rec.ExpiresAt.After(limit) {
+		rec.ExpiresAt = limit
+	}
+	return s.write(ctx, rec, setXX)
+}
+
+// Lookup returns the live session named handle, tokens included, without touching it.
+// ErrNotFound when it does not exist, has expired or cannot be read with the current secrets.
+// The caller must not show the tokens to anyone (the ops API shows the other fields only).
+func (s *Store) Lookup(ctx context.Context, handle string) (*Record, error) {
+	if !validHandle(handle) {
+		return nil, ErrNotFound
+	}
+	raw, err := s.b.get(ctx, s.sessionKey(handle))
+	if errors.Is(err, errMissing) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.keys.decodeRecord(handle, raw, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if s.expired(rec, s.now()) {
+		return nil, ErrNotFound
+	}
+	return rec, nil
+}
+
+// Revoke deletes the session named handle on every instance at once (the next request with
+// its cookie is unauthenticated). ErrNotFound when there was no such session, so an ops API
+// can answer 404; logout may ignore it.
+func (s *Store) Revoke(ctx context.Context, handle string) error {
+	if !validHandle(handle) {
+		return ErrNotFound
+	}
+	raw, err := s.b.getDel(ctx, s.sessionKey(handle))
+	if errors.Is(err, errMissing) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if rec, err := s.keys.decodeRecord(handle, raw, false); err == nil {
+		for _, set := range s.indexKeys(rec) {
+			if err := s.b.removeFromSet(ctx, set, handle); err != nil {
+				s.log.Warn("session: index cleanup after revoke", "handle", handle, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// RevokeUser ends every session of userID (disabling a user, ops API) and returns how many
+// were live. An empty userID matches nothing.
+func (s *Store) RevokeUser(ctx context.Context, userID string) (int, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	return s.revokeIndex(ctx, s.userKey(userID))
+}
+
+// RevokeIdPSession ends every session made in the IdP session (issuer, sid) (back-channel
+// logout with `sid`) and returns how many were live. An empty sid matches nothing.
+func (s *Store) RevokeIdPSession(ctx context.Context, issuer, sid string) (int, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	return s.revokeIndex(ctx, s.sidKey(issuer, sid))
+}
+
+// RevokeSubject ends every session of the IdP subject (issuer, subject) (back-channel logout
+// with `sub` only) and returns how many were live. An empty subject matches nothing.
+func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string) (int, error) {
+	if subject == "" {
+		return 0, nil
+	}
+	return s.revokeIndex(ctx, s.subKey(issuer, subject))
+}
+
+// revokeIndex deletes the sessions named in set and removes exactly those members (a session
+// added concurrently keeps its entry).
+func (s *Store) revokeIndex(ctx context.Context, set string) (int, error) {
+	handles, err := s.b.members(ctx, set)
+	if err != nil || len(handles) == 0 {
+		return 0, err
+	}
+	keys := make([]string, 0, len(handles))
+	for _, h := range handles {
+		if validHandle(h) {
+			keys = append(keys, s.sessionKey(h))
+		}
+	}
+	n, err := s.b.delMany(ctx, keys)
+	if err != nil {
+		return n, err
+	}
+	return n, s.b.removeFromSet(ctx, set, handles...)
+}
+
+// ListUser returns the live sessions of userID, newest first, WITHOUT tokens. Index entries of
+// sessions that no longer exist are pruned.
+func (s *Store) ListUser(ctx context.Context, userID string) ([]*Record, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	set := s.userKey(userID)
+	handles, err := s.b.members(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	recs, dead, err := s.readMany(ctx, handles)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.removeFromSet(ctx, set, dead...); err != nil {
+		s.log.Warn("session: index prune", "err", err)
+	}
+	return recs, nil
+}
+
+// List returns up to limit live sessions (default 100, at most 1000), newest first, WITHOUT
+// tokens. It runs a bounded SCAN, so on a large store it returns some sessions, not all.
+func (s *Store) List(ctx context.Context, limit int) ([]*Record, error) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	prefix := s.opts.KeyPrefix + "s:{"
+	keys, err := s.b.scanPrefix(ctx, prefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	handles := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if h := strings.TrimSuffix(strings.TrimPrefix(k, prefix), "}"); validHandle(h) {
+			handles = append(handles, h)
+		}
+	}
+	recs, _, err := s.readMany(ctx, handles)
+	return recs, err
+}
+
+// readMany loads handles (without tokens), returning live records newest first and the
+// handles that are gone, expired or unreadable.
+func (s *Store) readMany(ctx context.Context, handles []string) (recs []*Record, dead []string, err error) {
+	keys := make([]string, 0, len(handles))
+	valid := handles[:0:0]
+	for _, h := range handles {
+		if validHandle(h) {
+			keys, valid = append(keys, s.sessionKey(h)), append(valid, h)
+		} else {
+			dead = append(dead, h)
+		}
+	}
+	raws, err := s.b.getMany(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	for i, raw := range raws {
+		var rec *Record
+		if raw != nil {
+			rec, _ = s.keys.decodeRecord(valid[i], raw, false)
+		}
+		if rec == nil || s.expired(rec, now) {
+			dead = append(dead, valid[i])
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].CreatedAt.After(recs[j].CreatedAt) })
+	return recs, dead, nil
+}
+
+// Ping checks that the backend answers (readiness probe); the error wraps ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error { return s.b.ping(ctx) }

@@ -1,0 +1,320 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// errMissing is a backend's "no such key"; the Store turns it into ErrNotFound or a new session.
+var errMissing = errors.New("session: key missing")
+
+type setMode int
+
+const (
+	setAlways setMode = iota
+	setNX             // only if absent (new session, new flow, lock)
+	setXX             // only if present (never resurrect a revoked session)
+)
+
+// casResult is the outcome of a compare-and-set.
+type casResult int
+
+const (
+	casDone     casResult = iota // value replaced
+	casMismatch                  // someone wrote in between: leave their value
+	casMissing                   // key gone (revoked or expired)
+)
+
+// backend is the storage the Store needs. Every key holds its own hash tag and every command
+// touches one key (or pipelines single-key commands), so Redis Cluster works. Errors from a
+// remote backend wrap ErrUnavailable.
+type backend interface {
+	get(ctx context.Context, key string) ([]byte, error) // errMissing when absent
+	set(ctx context.Context, key string, val []byte, ttl time.Duration, mode setMode) (bool, error)
+	cas(ctx context.Context, key string, old, val []byte, ttl time.Duration) (casResult, error)
+	getDel(ctx context.Context, key string) ([]byte, error) // errMissing when absent
+	delIfEqual(ctx context.Context, key string, val []byte) error
+	getMany(ctx context.Context, keys []string) ([][]byte, error) // nil entry when absent
+	delMany(ctx context.Context, keys []string) (int, error)
+	addToSets(ctx context.Context, sets []string, member string, ttl time.Duration) error
+	removeFromSet(ctx context.Context, set string, members ...string) error
+	members(ctx context.Context, set string) ([]string, error)
+	scanPrefix(ctx context.Context, prefix string, limit int) ([]string, error)
+	ping(ctx context.Context) error
+}
+
+const casLua = `local v = redis.call('GET', KEYS[1])
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+
+const delIfEqualLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+// redisBackend runs every call under its own timeout; go-redis reconnects by itself, so a
+// Redis that comes back just works.
+type redisBackend struct {
+	c         redis.UniversalClient
+	timeout   time.Duration
+	casScript *redis.Script
+	delScript *redis.Script
+}
+
+func newRedisBackend(c redis.UniversalClient, timeout time.Duration) *redisBackend {
+	return &redisBackend{c: c, timeout: timeout,
+		casScript: redis.NewScript(casLua), delScript: redis.NewScript(delIfEqualLua)}
+}
+
+func (r *redisBackend) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: redis %s: %w", ErrUnavailable, op, err)
+}
+
+func (r *redisBackend) get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	b, err := r.c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, errMissing
+	}
+	if err != nil {
+		return nil, unavailable("get", err)
+	}
+	return b, nil
+}
+
+func (r *redisBackend) set(ctx context.Context, key string, val []byte, ttl time.Duration, mode setMode) (bool, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	var (
+		ok  = true
+		err error
+	)
+	switch mode {
+	case setNX:
+		ok, err = r.c.SetNX(ctx, key, val, ttl).Result()
+	case setXX:
+		ok, err = r.c.SetXX(ctx, key, val, ttl).Result()
+	default:
+		err = r.c.Set(ctx, key, val, ttl).Err()
+	}
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable("set", err)
+	}
+	return ok, nil
+}
+
+func (r *redisBackend) cas(ctx context.Context, key string, old, val []byte, ttl time.Duration) (casResult, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	n, err := r.casScript.Run(ctx, r.c, []string{key}, old, val, ttl.Milliseconds()).Int()
+	if err != nil {
+		return casMismatch, unavailable("cas", err)
+	}
+	switch n {
+	case 1:
+		return casDone, nil
+	case -1:
+		return casMissing, nil
+	}
+	return casMismatch, nil
+}
+
+func (r *redisBackend) getDel(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	b, err := r.c.GetDel(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, errMissing
+	}
+	if err != nil {
+		return nil, unavailable("getdel", err)
+	}
+	return b, nil
+}
+
+func (r *redisBackend) delIfEqual(ctx context.Context, key string, val []byte) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := r.delScript.Run(ctx, r.c, []string{key}, val).Err(); err != nil {
+		return unavailable("del", err)
+	}
+	return nil
+}
+
+func (r *redisBackend) getMany(ctx context.Context, keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error { // per-command errors checked below
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	out := make([][]byte, len(keys))
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, unavailable("get", err)
+		default:
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+func (r *redisBackend) delMany(ctx context.Context, keys []string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	cmds := make([]*redis.IntCmd, len(keys))
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Del(ctx, k) // one key per command: keys live in different slots
+		}
+		return nil
+	})
+	n := 0
+	for _, c := range cmds {
+		d, err := c.Result()
+		if err != nil {
+			return n, unavailable("del", err)
+		}
+		n += int(d)
+	}
+	return n, nil
+}
+
+func (r *redisBackend) addToSets(ctx context.Context, sets []string, member string, ttl time.Duration) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range sets {
+			p.SAdd(ctx, s, member)
+			p.PExpire(ctx, s, ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("sadd", err)
+	}
+	return nil
+}
+
+func (r *redisBackend) removeFromSet(ctx context.Context, set string, members ...string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	if err := r.c.SRem(ctx, set, args...).Err(); err != nil {
+		return unavailable("srem", err)
+	}
+	return nil
+}
+
+func (r *redisBackend) members(ctx context.Context, set string) ([]string, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	m, err := r.c.SMembers(ctx, set).Result()
+	if err != nil {
+		return nil, unavailable("smembers", err)
+	}
+	return m, nil
+}
+
+// maxScanCalls bounds one listing: SCAN with COUNT 100 this many times per node at most.
+const maxScanCalls = 200
+
+func (r *redisBackend) scanPrefix(ctx context.Context, prefix string, limit int) ([]string, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	match := globEscape(prefix) + "*"
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	scanNode := func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for range maxScanCalls {
+			keys, next, err := c.Scan(ctx, cursor, match, 100).Result()
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out = append(out, keys...)
+			full := len(out) >= limit
+			mu.Unlock()
+			if full || next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := r.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scanNode(ctx, c) })
+	} else {
+		err = scanNode(ctx, r.c)
+	}
+	if err != nil {
+		return nil, unavailable("scan", err)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (r *redisBackend) ping(ctx context.Context) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// globEscape quotes the SCAN MATCH metacharacters of a literal prefix.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,357 @@
+// Package session is authgate's server-side session store: a gorilla/sessions Store whose
+// cookie carries only a signed random id, while the session record (identity, tokens sealed
+// with AES-256-GCM, timestamps) lives in Redis, or in process memory for the demo and tests.
+// It also keeps single-use login flows (state -> Flow).
+//
+// The caller builds one Store at start-up (NewRedis or NewMemory) and shares it. It must:
+// create a session with New (never reuse Get's) at every login and Revoke the previous one;
+// treat an error wrapping ErrUnavailable as "fail closed" (503); never log a Record, a cookie
+// value or a session id. Only the *Record (RecordKey) of Session.Values is persisted.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable wraps every backend failure (Redis down, timeout). The gateway answers 503
+// and does not let the request through; go-redis reconnects by itself when Redis returns.
+var ErrUnavailable = errors.New("session: store unavailable")
+
+// ErrNotFound means the session or flow does not exist: never made, expired, revoked, taken.
+var ErrNotFound = errors.New("session: not found")
+
+// Defaults applied by NewRedis and NewMemory to zero Options fields.
+const (
+	DefaultCookieName      = "__Host-authgate"
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+	DefaultTouchInterval   = time.Minute
+	DefaultKeyPrefix       = "authgate:"
+	DefaultOpTimeout       = 2 * time.Second
+)
+
+// Options configures a Store. Secrets is required; every other zero field gets its default.
+type Options struct {
+	CookieName   string        // default DefaultCookieName; "__Host-" requires Secure and no CookieDomain
+	CookieDomain string        // empty = host-only cookie (recommended)
+	SameSite     http.SameSite // default Lax; None requires Secure
+	Secure       bool          // the cookie is always HttpOnly with Path "/"
+
+	// Secrets, each at least 32 bytes: the first signs cookies and seals tokens, all verify and
+	// open (rotation: put the new secret first and keep the old one listed until its sessions
+	// have expired). Separate cookie-HMAC and AEAD keys are derived from each with HKDF.
+	Secrets [][]byte
+
+	IdleTimeout     time.Duration // default 30m
+	AbsoluteTimeout time.Duration // default 12h
+	// TouchInterval: LastSeenAt and the TTL are rewritten at most this often, so most requests
+	// cost one Redis read. Default 1m, capped at IdleTimeout/2.
+	TouchInterval time.Duration
+	KeyPrefix     string        // default "authgate:"; must not contain '{' or '}'
+	OpTimeout     time.Duration // per backend call, default 2s
+	Now           func() time.Time
+	Logger        *slog.Logger // default discards
+}
+
+// Store is the session and login-flow store. It implements sessions.Store and is safe for
+// concurrent use. Build it with NewRedis or NewMemory.
+type Store struct {
+	opts Options
+	keys keys
+	b    backend
+	log  *slog.Logger
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// NewRedis returns a Store on client (single node, Sentinel or Cluster). The caller owns the
+// client: it configures its pool and timeouts and closes it after the Store is no longer used.
+func NewRedis(client redis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("session: nil redis client")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return newStore(o, newRedisBackend(client, o.OpTimeout))
+}
+
+// NewMemory returns a Store that keeps everything in this process, with the same semantics
+// (TTL expiry by Options.Now, indexes, single-use flows). For the demo and tests only:
+// sessions are lost on restart and not shared between instances.
+func NewMemory(opts Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return newStore(o, newMemBackend(o.Now))
+}
+
+func newStore(o Options, b backend) (*Store, error) {
+	maxAge := int((o.AbsoluteTimeout+time.Second-1)/time.Second) + 60
+	k, err := deriveKeys(o.Secrets, maxAge)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{opts: o, keys: k, b: b, log: o.Logger}, nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.CookieName == "" {
+		o.CookieName = DefaultCookieName
+	}
+	if o.SameSite == 0 {
+		o.SameSite = http.SameSiteLaxMode
+	}
+	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
+	setDefault(&o.TouchInterval, DefaultTouchInterval)
+	setDefault(&o.OpTimeout, DefaultOpTimeout)
+	if o.TouchInterval > o.IdleTimeout/2 {
+		o.TouchInterval = o.IdleTimeout / 2
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, o.validate()
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if (&http.Cookie{Name: o.CookieName, Value: "x"}).Valid() != nil {
+		errs = append(errs, fmt.Errorf("session: invalid cookie name %q", o.CookieName))
+	}
+	if strings.HasPrefix(o.CookieName, "__Host-") && (!o.Secure || o.CookieDomain != "") {
+		errs = append(errs, errors.New("session: a __Host- cookie needs Secure and no CookieDomain"))
+	}
+	if strings.HasPrefix(o.CookieName, "__Secure-") && !o.Secure {
+		errs = append(errs, errors.New("session: a __Secure- cookie needs Secure"))
+	}
+	if o.SameSite == http.SameSiteNoneMode && !o.Secure {
+		errs = append(errs, errors.New("session: SameSite=None needs Secure"))
+	}
+	if o.IdleTimeout < 0 || o.AbsoluteTimeout < 0 || o.TouchInterval < 0 || o.OpTimeout < 0 {
+		errs = append(errs, errors.New("session: timeouts must not be negative"))
+	}
+	if strings.ContainsAny(o.KeyPrefix, "{}") {
+		errs = append(errs, errors.New("session: KeyPrefix must not contain '{' or '}'"))
+	}
+	return errors.Join(errs...)
+}
+
+// CookieName is the configured session cookie name, to pass to Get and New.
+func (s *Store) CookieName() string { return s.opts.CookieName }
+
+func (s *Store) now() time.Time { return s.opts.Now() }
+
+func (s *Store) sessionKey(handle string) string { return s.opts.KeyPrefix + "s:{" + handle + "}" }
+
+func (s *Store) name(name string) string {
+	if name == "" {
+		return s.opts.CookieName
+	}
+	return name
+}
+
+// fresh is a new, empty session: IsNew, no ID, cookie options of the store.
+func (s *Store) fresh(name string) *sessions.Session {
+	sess := sessions.NewSession(s, s.name(name))
+	sess.IsNew = true
+	sess.Options = s.cookieOptions(int(s.opts.AbsoluteTimeout / time.Second))
+	return sess
+}
+
+func (s *Store) cookieOptions(maxAge int) *sessions.Options {
+	return &sessions.Options{Path: "/", Domain: s.opts.CookieDomain, MaxAge: maxAge,
+		Secure: s.opts.Secure, HttpOnly: true, SameSite: s.opts.SameSite}
+}
+
+// New returns a fresh, empty session (IsNew, ID ""). It never adopts the id of an incoming
+// cookie, so a login that saves it gets a new id (no fixation). name "" means CookieName.
+func (s *Store) New(_ *http.Request, name string) (*sessions.Session, error) {
+	return s.fresh(name), nil
+}
+
+// Get loads the session named by the request's cookie. It does not use gorilla's registry,
+// so every call reads the backend (a revocation takes effect on the next request).
+//
+// A missing, malformed, forged, expired or revoked cookie, or more than one cookie of this
+// name (cookie tossing from a sibling domain), yields a new session (IsNew) and a nil error.
+// A backend failure yields a new session and an error wrapping ErrUnavailable: the caller
+// must fail closed. On success Values hold the *Record (RecordFrom), IsNew is false and ID is
+// the raw session id, which the caller must never log or show.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	name = s.name(name)
+	cookies := r.CookiesNamed(name)
+	if len(cookies) != 1 {
+		if len(cookies) > 1 {
+			s.log.Debug("session: several session cookies, ignoring all", "count", len(cookies))
+		}
+		return s.fresh(name), nil
+	}
+	id, ok := s.keys.decodeCookie(name, cookies[0].Value)
+	if !ok {
+		return s.fresh(name), nil
+	}
+	rec, err := s.load(r.Context(), handleOf(id))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return s.fresh(name), nil
+		}
+		return s.fresh(name), err
+	}
+	sess := s.fresh(name)
+	sess.ID, sess.IsNew = id, false
+	sess.Options.MaxAge = maxAgeSeconds(rec.ExpiresAt.Sub(s.now()))
+	SetRecord(sess, rec)
+	return sess, nil
+}
+
+// load reads a live record with its tokens, enforcing the timeouts and touching LastSeenAt at
+// most every TouchInterval. ErrNotFound when there is no live session.
+func (s *Store) load(ctx context.Context, handle string) (*Record, error) {
+	key := s.sessionKey(handle)
+	raw, err := s.b.get(ctx, key)
+	if errors.Is(err, errMissing) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.keys.decodeRecord(handle, raw, true)
+	if err != nil {
+		s.log.Warn("session: unreadable record", "handle", handle, "err", err)
+		return nil, ErrNotFound
+	}
+	now := s.now()
+	if s.expired(rec, now) {
+		if _, err := s.b.delMany(ctx, []string{key}); err != nil {
+			s.log.Warn("session: delete expired", "handle", handle, "err", err)
+		}
+		return nil, ErrNotFound
+	}
+	if now.Sub(rec.LastSeenAt) >= s.opts.TouchInterval {
+		return s.touch(ctx, key, raw, rec, now)
+	}
+	return rec, nil
+}
+
+// touch moves LastSeenAt to now and renews the TTL with a compare-and-set, so a concurrent
+// Update (say, refreshed tokens) is never overwritten by this older copy.
+func (s *Store) touch(ctx context.Context, key string, raw []byte, rec *Record, now time.Time) (*Record, error) {
+	seen := rec.LastSeenAt
+	rec.LastSeenAt = now
+	val, err := s.keys.encodeRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.b.cas(ctx, key, raw, val, s.ttlFor(rec, now))
+	switch {
+	case err != nil:
+		s.log.Warn("session: touch failed", "handle", rec.Handle, "err", err)
+		rec.LastSeenAt = seen
+	case res == casMissing:
+		return nil, ErrNotFound
+	case res == casMismatch:
+		rec.LastSeenAt = seen
+	}
+	return rec, nil
+}
+
+func maxAgeSeconds(d time.Duration) int {
+	if n := int(d / time.Second); n > 0 {
+		return n
+	}
+	return 1
+}
+
+// Save persists the session's *Record and sets the cookie; other Values are not stored.
+//
+// ID "" creates a new session (32 random bytes); otherwise the existing record is rewritten
+// and ErrNotFound is returned if it was revoked meanwhile (it is never resurrected).
+// CreatedAt defaults to now, ExpiresAt to CreatedAt+AbsoluteTimeout (never later), LastSeenAt
+// is set to now; the backend TTL is min(idle, remaining absolute) and the cookie's Max-Age is
+// the remaining absolute lifetime. Options.MaxAge < 0 deletes the record and expires the
+// cookie. Errors wrap ErrUnavailable when the backend fails; then no cookie is set.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	ctx, name := r.Context(), s.name(sess.Name())
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		s.clearCookie(w, name)
+		if !validID(sess.ID) {
+			return nil
+		}
+		err := s.Revoke(ctx, handleOf(sess.ID))
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	rec := RecordFrom(sess)
+	if rec == nil {
+		return errors.New("session: Save of a session without a Record")
+	}
+	mode := setXX
+	if sess.ID == "" {
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		sess.ID, mode = id, setNX
+	} else if !validID(sess.ID) {
+		return errors.New("session: Save of a session with a foreign id")
+	}
+	now := s.now()
+	rec.Handle, rec.LastSeenAt = handleOf(sess.ID), now
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = now
+	}
+	if limit := rec.CreatedAt.Add(s.opts.AbsoluteTimeout); rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(limit) {
+		rec.ExpiresAt = limit
+	}
+	if err := s.write(ctx, rec, mode); err != nil {
+		return err
+	}
+	value, err := s.keys.encodeCookie(name, sess.ID)
+	if err != nil {
+		return err
+	}
+	sess.IsNew = false
+	sess.Options = s.cookieOptions(maxAgeSeconds(rec.ExpiresAt.Sub(now)))
+	http.SetCookie(w, s.cookie(name, value, sess.Options.MaxAge))
+	return nil
+}
+
+func (s *Store) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", Domain: s.opts.CookieDomain,
+		MaxAge: maxAge, Secure: s.opts.Secure, HttpOnly: true, SameSite: s.opts.SameSite}
+}
+
+// ClearCookie writes an expiring Set-Cookie for the session cookie (same name, path, domain
+// and attributes). It does not delete the record: call Revoke (or Save with MaxAge < 0) too.
+func (s *Store) ClearCookie(w http.ResponseWriter) { s.clearCookie(w, s.opts.CookieName) }
+
+func (s *Store) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, s.cookie(name, "", -1))
+}

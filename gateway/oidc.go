@@ -86,7 +86,7 @@ func (p *provider) discover() (*discovered, error) {
 		oauth: oauth2.Config{
 			ClientID:     p.opts.ClientID,
 			ClientSecret: p.opts.ClientSecret,
-			Endpoint:     pr.Endpoint(),
+			Endpoint:     inHeader(pr.Endpoint()),
 			RedirectURL:  p.callback,
 			Scopes:       p.opts.Scopes,
 		},
@@ -103,3 +103,11 @@ func (p *provider) ping() error {
 
 // PingIdP reports whether the IdP's discovery has succeeded (running it if needed).
 func (g *Gateway) PingIdP() error { return g.idp.ping() }
+
+// inHeader pins client authentication to client_secret_basic: with auto-detection, x/oauth2
+// retries a failed token request with the secret in the body, presenting a code or a rotating
+// refresh token twice.
+func inHeader(e oauth2.Endpoint) oauth2.Endpoint {
+	e.AuthStyle = oauth2.AuthStyleInHeader
+	return e
+}

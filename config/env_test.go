@@ -24,7 +24,9 @@ func TestEnvOverrides(t *testing.T) {
 		{name: "bool", env: []string{"AUTHGATE_DATABASE_AUTO_MIGRATE=false"},
 			check: func(c *Config) bool { return !c.Database.AutoMigrate }},
 		{name: "duration", env: []string{"AUTHGATE_SESSION_IDLE_TIMEOUT=1h", "AUTHGATE_SESSION_ABSOLUTE_TIMEOUT=24h"},
-			check: func(c *Config) bool { return c.Session.IdleTimeout == time.Hour && c.Session.AbsoluteTimeout == 24*time.Hour }},
+			check: func(c *Config) bool {
+				return c.Session.IdleTimeout == time.Hour && c.Session.AbsoluteTimeout == 24*time.Hour
+			}},
 		{name: "list comma separated", env: []string{"AUTHGATE_OIDC_SCOPES=openid, email ,"},
 			check: func(c *Config) bool { return slices.Equal(c.OIDC.Scopes, []string{"openid", "email"}) }},
 		{name: "list flow syntax", env: []string{"AUTHGATE_SERVER_TRUSTED_PROXIES=[10.0.0.0/8, \"192.168.0.0/16\"]"},

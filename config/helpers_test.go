@@ -8,8 +8,8 @@ import (
 
 // Secrets used by the tests: base64 of 32 bytes each.
 const (
-	testSecretA = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="     // "0123456789abcdef0123456789abcdef"
-	testSecretB = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY="     // "abcdefghijklmnopqrstuvwxyz123456"
+	testSecretA = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // "0123456789abcdef0123456789abcdef"
+	testSecretB = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=" // "abcdefghijklmnopqrstuvwxyz123456"
 	testToken   = "admin-token-0123456789"
 )
 

@@ -24,6 +24,7 @@ import (
 // app is a wired gateway and the stores it owns.
 type app struct {
 	gw       *gateway.Gateway
+	handler  http.Handler // what the main listener serves: gw, or gw behind the demo's mux
 	sessions *session.Store
 	users    *users.Store
 	redis    redis.UniversalClient
@@ -86,6 +87,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.close()
 		return nil, err
 	}
+	a.handler = a.gw
 	return a, nil
 }
 
@@ -183,11 +185,16 @@ func serve(ctx context.Context, path string, environ []string, stderr io.Writer)
 // listenAndServe serves the main and ops listeners until ctx ends, then drains them within
 // server.shutdown_grace.
 func (a *app) listenAndServe(ctx context.Context, sc config.Server, ac config.Admin) error {
-	mainSrv := newServer(a.gw, a.log)
 	ln, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
 	}
+	return a.serveOn(ctx, ln, sc, ac)
+}
+
+// serveOn serves the main listener on ln and the ops listener on admin.listen.
+func (a *app) serveOn(ctx context.Context, ln net.Listener, sc config.Server, ac config.Admin) error {
+	mainSrv := newServer(a.handler, a.log)
 	servers := []*http.Server{mainSrv}
 	errc := make(chan error, 2)
 	go func() {

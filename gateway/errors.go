@@ -84,8 +84,8 @@ func wantsHTML(r *http.Request) bool {
 // page is the data of the gateway's own HTML pages.
 type page struct {
 	Title, Message, Code string
-	Action, Button      string // optional form that POSTs to Action
-	Link, LinkText      string // optional link
+	Action, Button       string // optional form that POSTs to Action
+	Link, LinkText       string // optional link
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>

@@ -120,4 +120,3 @@ func demoURL(t *testing.T, sc *bufio.Scanner) string {
 		return ""
 	}
 }
-

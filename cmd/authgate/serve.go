@@ -51,7 +51,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if cfg.Session.Store == "memory" {
 		a.sessions, err = session.NewMemory(sopts)
 	} else {
-		a.redis, err = newRedis(cfg.Session.RedisURL)
+		a.redis, err = newRedis(cfg.Session)
 		if err == nil {
 			a.sessions, err = session.NewRedis(a.redis, sopts)
 		}
@@ -91,13 +91,32 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	return a, nil
 }
 
-// newRedis opens a go-redis UniversalClient from a redis:// or rediss:// URL.
-func newRedis(rawURL string) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(rawURL)
+// newRedis opens a go-redis client for session.redis_url: a single server, a Sentinel set
+// (?master_name=) or a Cluster (?addr= seeds), with short timeouts so that a Redis outage
+// answers 503 quickly instead of holding requests.
+func newRedis(sc config.Session) (redis.UniversalClient, error) {
+	const dial, rw = 2 * time.Second, time.Second
+	switch sc.RedisMode() {
+	case config.RedisSentinel:
+		opt, err := redis.ParseFailoverURL(sc.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("session.redis_url: %w", err)
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = dial, rw, rw
+		return redis.NewFailoverClient(opt), nil
+	case config.RedisCluster:
+		opt, err := redis.ParseClusterURL(sc.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("session.redis_url: %w", err)
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = dial, rw, rw
+		return redis.NewClusterClient(opt), nil
+	}
+	opt, err := redis.ParseURL(sc.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("session.redis_url: %w", err)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, time.Second, time.Second
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = dial, rw, rw
 	return redis.NewClient(opt), nil
 }
 
@@ -171,6 +190,9 @@ func serve(ctx context.Context, path string, environ []string, stderr io.Writer)
 		return usageError{err}
 	}
 	log := newLogger(stderr, cfg.Server.SlogLevel())
+	for _, name := range config.UnusedEnv(environ) {
+		log.Warn("environment variable matches no configuration key", "name", name)
+	}
 	a, err := build(ctx, cfg, log)
 	if err != nil {
 		return err

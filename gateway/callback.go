@@ -53,6 +53,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) error {
 	if err := g.startSession(w, r, rec); err != nil {
 		return err
 	}
+	g.obs.ObserveLogin("success")
 	http.Redirect(w, r, SafeReturnTo(flow.ReturnTo), http.StatusFound)
 	return nil
 }
@@ -143,7 +144,8 @@ func (g *Gateway) provision(r *http.Request, c *idClaims, tok *oauth2.Token) (*s
 	defer cancel()
 	u, err := g.opts.Users.Upsert(ctx, p)
 	if err != nil {
-		g.log.Error("user upsert failed", "err", err)
+		g.obs.ObserveStoreError("users")
+		g.auditFailure(r, "", "user_store")
 		return nil, fail(http.StatusServiceUnavailable, "user_store_unavailable", "Logins are temporarily unavailable. Please try again shortly.", err)
 	}
 	if u.Disabled {
@@ -185,6 +187,7 @@ func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, rec *sess
 
 // auditFailure records a failed login.
 func (g *Gateway) auditFailure(r *http.Request, userID, reason string) {
+	g.obs.ObserveLogin(reason)
 	g.opts.Users.Audit(users.Event{Time: g.now(), Kind: "login_failure", UserID: userID,
 		IP: g.clientIP(r), UserAgent: userAgent(r), Reason: reason})
 }

@@ -18,6 +18,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusNotFound, "no_route", "There is nothing here.", nil)
 	}
 	rt := &g.routes[i]
+	noteRoute(w, rt.Name)
 	if isPreflight(r) {
 		return g.preflight(w, r, rt)
 	}
@@ -37,6 +38,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 	if rec == nil {
 		return g.unauthenticated(w, r)
 	}
+	noteUser(w, rec.UserID)
 	if err := g.checkCSRF(r, rt); err != nil {
 		return err
 	}
@@ -56,6 +58,7 @@ func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
 	s, err := g.opts.Sessions.Get(r, g.opts.CookieName)
 	if err != nil {
 		if errors.Is(err, session.ErrUnavailable) {
+			g.obs.ObserveStoreError("sessions")
 			return nil, fail(http.StatusServiceUnavailable, "session_store_unavailable",
 				"The service is temporarily unavailable. Please try again shortly.", err)
 		}

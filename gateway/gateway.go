@@ -83,6 +83,8 @@ type Options struct {
 	UpstreamTransport http.RoundTripper
 	Logger            *slog.Logger
 	Now               func() time.Time
+	// Observer receives metrics; nil counts nothing.
+	Observer Observer
 }
 
 // Gateway serves authgate's main listener. Build it with New; it is safe for concurrent use.
@@ -99,6 +101,8 @@ type Gateway struct {
 	log       *slog.Logger
 	now       func() time.Time
 	auth      http.Handler // the /.auth/ endpoints
+	handler   http.Handler // the middleware stack around dispatch
+	obs       Observer
 }
 
 // New checks opts and builds a Gateway. Discovery at the IdP happens lazily at the first login
@@ -155,7 +159,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.idp = newProvider(ctx, opts.OIDC, g.origin+authPrefix+"callback", opts.HTTPClient, opts.Logger)
+	g.obs = opts.Observer
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
 	g.auth = g.authRoutes()
+	g.handler = g.stack()
 	return g, nil
 }
 

@@ -41,6 +41,7 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) error {
 			g.opts.Sessions.ClearCookie(w)
 			return fail(http.StatusServiceUnavailable, "session_store_unavailable", "The service is temporarily unavailable. Please try again shortly.", err)
 		}
+		g.obs.ObserveRevocation("logout", 1)
 		g.opts.Users.Audit(users.Event{Time: g.now(), Kind: "logout", UserID: rec.UserID, SessionHandle: rec.Handle,
 			IP: g.clientIP(r), UserAgent: userAgent(r)})
 	}

@@ -7,7 +7,18 @@ import (
 	"github.com/authgate/authgate/upstream"
 )
 
-// ServeHTTP is the whole request path of the main listener, top to bottom:
+// ServeHTTP serves the main listener through the middleware stack (see stack).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.handler.ServeHTTP(w, r)
+}
+
+// stack composes the middleware of the main listener, outermost first: request id, access
+// log and metrics (observe), then dispatch.
+func (g *Gateway) stack() http.Handler {
+	return g.observe(http.HandlerFunc(g.dispatch))
+}
+
+// dispatch is the whole request path of the main listener, top to bottom:
 //
 //  1. refuse method spellings the upstream could read differently ("get", "GeT");
 //  2. normalise the path ONCE (upstream.NormalizePath); the clean path is used for dispatch,
@@ -15,8 +26,8 @@ import (
 //  3. /.auth/... goes to the gateway's own endpoints (authRoutes);
 //  4. everything else goes through forward: route, method, CORS, session, CSRF, policy, proxy.
 //
-// ServeHTTP sets r.URL.Path to the clean path (and clears RawPath) before dispatching.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// dispatch sets r.URL.Path to the clean path (and clears RawPath) before dispatching.
+func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request) {
 	if !validMethod(r.Method) {
 		g.writeError(w, r, fail(http.StatusBadRequest, "bad_method", "The request method is not supported.", nil))
 		return
@@ -28,6 +39,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.URL.Path, r.URL.RawPath = clean, ""
 	if isAuthPath(clean) {
+		noteRoute(w, "auth")
 		g.auth.ServeHTTP(w, r)
 		return
 	}

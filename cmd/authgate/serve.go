@@ -12,10 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/upstream"
 	"github.com/authgate/authgate/users"
@@ -28,6 +31,7 @@ type app struct {
 	sessions *session.Store
 	users    *users.Store
 	redis    redis.UniversalClient
+	registry *prometheus.Registry
 	log      *slog.Logger
 }
 
@@ -38,7 +42,8 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // build wires every package from the configuration.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{log: log}
+	a := &app{log: log, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys, err := cfg.SecretKeys()
 	if err != nil {
 		return nil, err
@@ -81,7 +86,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		CookieName: cfg.Session.CookieName, Secure: cfg.Session.Secure, SameSite: cfg.Session.SameSiteMode(),
 		Sessions: a.sessions, Users: a.users, Routes: routes,
 		AllowedOrigins: cfg.CORS.AllowedOrigins, TrustedProxies: cfg.Server.TrustedPrefixes(),
-		Logger: log,
+		Logger: log, Observer: metrics.New(a.registry),
 	})
 	if err != nil {
 		a.close()

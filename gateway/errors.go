@@ -60,10 +60,26 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if wantsHTML(r) {
-		writePage(w, he.status, page{Title: http.StatusText(he.status), Message: he.msg, Code: he.code})
+		p := page{Title: http.StatusText(he.status), Message: he.msg, Code: he.code}
+		p.Link, p.LinkText = nextStep(he)
+		writePage(w, he.status, p)
 		return
 	}
 	writeJSON(w, he.status, map[string]string{"error": he.code, "message": he.msg})
+}
+
+// nextStep is the link an error page offers: what the person can do next.
+func nextStep(he *httpError) (link, text string) {
+	switch {
+	case he.status == http.StatusForbidden && he.code == "forbidden":
+		return authPrefix + "logout", "Log in as someone else"
+	case he.status == http.StatusBadRequest || he.status == http.StatusUnauthorized ||
+		he.code == "idp_refused" || he.code == "account_disabled":
+		return authPrefix + "login", "Start the login again"
+	case he.status >= 500:
+		return "/", "Try again"
+	}
+	return "/", "Go to the home page"
 }
 
 // writeJSON writes v as a JSON response.

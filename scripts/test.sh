@@ -38,6 +38,8 @@ pg_isready -h 127.0.0.1 -p 5432 -q || { echo "postgres is not reachable on 127.0
 # Chromium (browser tests) and nginx (forward-auth tests)
 command -v chromium >/dev/null || apt_install chromium
 command -v chromium >/dev/null || { echo "chromium is not installed" >&2; exit 1; }
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is not installed" >&2; exit 1; }
 
 go_args=("$@")
 [ ${#go_args[@]} -gt 0 ] || go_args=(./...)

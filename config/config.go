@@ -38,9 +38,14 @@ type Config struct {
 	OIDC     OIDC     `yaml:"oidc"`
 	Session  Session  `yaml:"session"`
 	Database Database `yaml:"database"`
-	Routes   []Route  `yaml:"routes"`
-	CORS     CORS     `yaml:"cors"`
-	Admin    Admin    `yaml:"admin"`
+	// Upstream is the sidecar shorthand: one app behind the gateway, i.e. one route "default" at
+	// "/" with authenticated access. It cannot be combined with Routes; after Load, Routes holds
+	// that route.
+	Upstream string  `yaml:"upstream"`
+	Routes   []Route `yaml:"routes"`
+	CORS     CORS    `yaml:"cors"`
+	Bearer   Bearer  `yaml:"bearer"`
+	Admin    Admin   `yaml:"admin"`
 }
 
 // Server is the main listener.
@@ -114,6 +119,15 @@ type CORS struct {
 	AllowedOrigins []string `yaml:"allowed_origins"` // exact origins: scheme://host[:port]
 }
 
+// Bearer lets API clients call with "Authorization: Bearer <JWT>" issued by oidc.issuer (or a
+// trusted issuer) instead of the session cookie. The gateway verifies the token against the
+// issuer's JWKS; the caller is not provisioned and gets no session (docs/api-clients.md).
+type Bearer struct {
+	Enabled        bool     `yaml:"enabled"`         // default false
+	Audiences      []string `yaml:"audiences"`       // accepted aud values; empty: oidc.client_id (see BearerAudiences)
+	TrustedIssuers []string `yaml:"trusted_issuers"` // issuers accepted besides oidc.issuer, exact strings
+}
+
 // Admin is the ops listener (health, readiness, metrics and the session/user API).
 type Admin struct {
 	Listen    string `yaml:"listen"` // default 127.0.0.1:9091; empty disables the listener
@@ -162,6 +176,28 @@ func DefaultRoute() Route {
 
 // setDefaults is called by the decoder on every route it creates.
 func (r *Route) setDefaults() { *r = DefaultRoute() }
+
+// BearerAudiences returns bearer.audiences, or oidc.client_id when none are listed.
+func (c *Config) BearerAudiences() []string {
+	if len(c.Bearer.Audiences) > 0 {
+		return c.Bearer.Audiences
+	}
+	return []string{c.OIDC.ClientID}
+}
+
+// sidecarRoute is the route the top-level upstream stands for.
+func (c *Config) sidecarRoute() Route {
+	r := DefaultRoute()
+	r.Name, r.PathPrefix, r.Upstream = "default", "/", c.Upstream
+	return r
+}
+
+// expandUpstream turns the sidecar shorthand into its route (after validation).
+func (c *Config) expandUpstream() {
+	if c.Upstream != "" && len(c.Routes) == 0 {
+		c.Routes = []Route{c.sidecarRoute()}
+	}
+}
 
 // PublicOrigin returns public_url without its trailing slash ("https://app.example.com"), ready
 // to have "/.auth/callback" appended. Call it on a validated Config.

@@ -51,6 +51,7 @@ func Parse(data []byte, environ []string, baseDir string) (*Config, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
+	c.expandUpstream()
 	return c, nil
 }
 

@@ -27,6 +27,7 @@ func (c *Config) validate() []error {
 	c.validateDatabase(&p)
 	c.validateRoutes(&p)
 	c.validateCORS(&p)
+	c.validateBearer(&p)
 	c.validateAdmin(&p)
 	return p.errs
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -17,8 +18,17 @@ func routeMethods() []string {
 }
 
 func (c *Config) validateRoutes(p *problems) {
+	if c.Upstream != "" {
+		if msg := upstreamProblem(c.Upstream); msg != "" {
+			p.add("upstream", "%s", msg)
+		}
+		if len(c.Routes) == 0 || (len(c.Routes) == 1 && reflect.DeepEqual(c.Routes[0], c.sidecarRoute())) {
+			return
+		}
+		p.add("upstream", "cannot be combined with routes: use upstream alone (one app at /) or list the routes")
+	}
 	if len(c.Routes) == 0 {
-		p.add("routes", "at least one route is required")
+		p.add("routes", "at least one route is required (or the top-level upstream for a single app)")
 		return
 	}
 	names := map[string]int{}
@@ -47,12 +57,8 @@ func validateRoute(r Route, key string, p *problems) {
 	if r.Host != "" && !isRouteHost(r.Host) {
 		p.add(key+".host", "must be a lower-case host or host:port, without scheme or path")
 	}
-	if r.Upstream == "" {
-		p.add(key+".upstream", "required: the http(s) URL requests are forwarded to")
-	} else if _, msg := httpURL(r.Upstream); msg != "" {
+	if msg := upstreamProblem(r.Upstream); msg != "" {
 		p.add(key+".upstream", "%s", msg)
-	} else if strings.ContainsAny(r.Upstream, "?#") {
-		p.add(key+".upstream", "must not have a query or fragment")
 	}
 	validateAccess(r.Access, key+".access", p)
 	if r.Access.Public && r.PassAccessToken {
@@ -80,6 +86,20 @@ func validateRoute(r Route, key string, p *problems) {
 	if r.CSRF != CSRFOrigin && r.CSRF != CSRFHeader {
 		p.add(key+".csrf", "must be origin or header")
 	}
+}
+
+// upstreamProblem describes what is wrong with an upstream URL, or returns "".
+func upstreamProblem(u string) string {
+	if u == "" {
+		return "required: the http(s) URL requests are forwarded to"
+	}
+	if _, msg := httpURL(u); msg != "" {
+		return msg
+	}
+	if strings.ContainsAny(u, "?#") {
+		return "must not have a query or fragment"
+	}
+	return ""
 }
 
 func validatePathPrefix(prefix, key string, p *problems) {

@@ -31,6 +31,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 		g.proxy.Serve(w, r, i, nil)
 		return nil
 	}
+	if g.bearer != nil && hasBearer(r) {
+		return g.forwardBearer(w, r, i) // the token alone decides, even next to a cookie
+	}
 	rec, err := g.loadSession(r)
 	if err != nil {
 		return err
@@ -48,7 +51,17 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 			SessionHandle: rec.Handle, IP: g.clientIP(r), UserAgent: userAgent(r), Route: rt.Name, Reason: "policy"})
 		return fail(http.StatusForbidden, "forbidden", "You do not have access to this page.", nil)
 	}
-	g.proxy.Serve(w, r, i, g.identityHeaders(rec, rt))
+	if rt.PassAccessToken {
+		if rec, err = g.freshTokens(r, rec); err != nil {
+			return g.sessionGone(w, r, err)
+		}
+	}
+	h := g.identityHeaders(rec, rt)
+	if err := g.setIdentityJWT(r.Context(), h, rec, rt); err != nil {
+		return err
+	}
+	r.Header.Del("Authorization") // never the client's own; pass_access_token sets the session's
+	g.proxy.Serve(w, r, i, h)
 	return nil
 }
 
@@ -71,6 +84,7 @@ func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
 // login with the current path as return_to, everything else gets 401 JSON.
 func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) error {
 	if !wantsHTML(r) {
+		g.challenge(w)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated"})
 		return nil
 	}

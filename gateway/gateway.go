@@ -30,13 +30,19 @@ const authPrefix = "/.auth/"
 
 // Sessions is the session store the gateway needs: gorilla's Store for the session itself
 // (Get on every request, New+Save at login, Save with MaxAge<0 at logout) plus the single-use
-// login flows. *session.Store implements it.
+// login flows, the token refresh (TryLock, Lookup, Update) and back-channel logout.
+// *session.Store implements it.
 type Sessions interface {
 	sessions.Store
 	PutFlow(ctx context.Context, state string, f session.Flow, ttl time.Duration) error
 	TakeFlow(ctx context.Context, state string) (session.Flow, error)
 	Revoke(ctx context.Context, handle string) error
 	ClearCookie(w http.ResponseWriter)
+	TryLock(ctx context.Context, name string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
+	Lookup(ctx context.Context, handle string) (*session.Record, error)
+	Update(ctx context.Context, rec *session.Record) error
+	RevokeIdPSession(ctx context.Context, issuer, sid string) (int, error)
+	RevokeSubject(ctx context.Context, issuer, subject string) (int, error)
 }
 
 // Users provisions the user at every login and records audit events. *users.Store implements it.
@@ -61,7 +67,8 @@ type Route struct {
 	Access          Policy
 	Methods         []string // allowed methods; empty allows all
 	CSRFHeader      bool     // require "X-CSRF: 1" on state-changing requests
-	PassAccessToken bool     // send "Authorization: Bearer <access token>" upstream
+	PassAccessToken bool     // send "Authorization: Bearer <access token>" upstream (refreshed when due)
+	IdentityJWT     bool     // send X-Auth-Identity, a JWT signed by Options.Assertions
 }
 
 // Options configures a Gateway. Sessions, Users, PublicURL, OIDC and Routes are required.
@@ -85,6 +92,14 @@ type Options struct {
 	Now               func() time.Time
 	// Observer receives metrics; nil counts nothing.
 	Observer Observer
+	// Bearer lets API clients authenticate with "Authorization: Bearer <JWT>" (docs/api-clients.md).
+	Bearer BearerOptions
+	// RefreshSkew: access tokens are refreshed this long before they expire (pass_access_token
+	// routes). Default DefaultRefreshSkew (30s); keep it well below the IdP's token lifetime.
+	RefreshSkew time.Duration
+	// Assertions signs X-Auth-Identity and serves /.auth/jwks.json; required when a route has
+	// IdentityJWT. Every instance must use signers that share keys (package assertion).
+	Assertions Assertions
 }
 
 // Gateway serves authgate's main listener. Build it with New; it is safe for concurrent use.
@@ -103,6 +118,9 @@ type Gateway struct {
 	auth      http.Handler // the /.auth/ endpoints
 	handler   http.Handler // the middleware stack around dispatch
 	obs       Observer
+	bearer    *bearerAuth     // nil when bearer authentication is disabled
+	refresh   *refreshState   // in-process backoff of failed token refreshes
+	jwtCache  *assertionCache // signed X-Auth-Identity per session and route
 }
 
 // New checks opts and builds a Gateway. Discovery at the IdP happens lazily at the first login
@@ -163,8 +181,13 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if g.obs == nil {
 		g.obs = nopObserver{}
 	}
+	g.bearer = newBearer(g.opts)
 	g.auth = g.authRoutes()
 	g.handler = g.stack()
+	if err := checkAssertionRoutes(opts); err != nil {
+		return nil, err
+	}
+	g.refresh, g.jwtCache = newRefreshState(), newAssertionCache()
 	return g, nil
 }
 

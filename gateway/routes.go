@@ -57,7 +57,12 @@ func (g *Gateway) authRoutes() http.Handler {
 	mux.Handle("POST /.auth/logout", g.handle(g.logout))
 	mux.Handle("GET /.auth/me", g.handle(g.me))
 	mux.Handle("GET /.auth/check", g.handle(g.check))
+	mux.Handle("/.auth/check/", g.handle(g.check)) // Envoy ext_authz: any method, original path after the prefix
+	mux.Handle("GET /.auth/start", g.handle(g.start))
 	mux.Handle("GET /.auth/healthz", http.HandlerFunc(healthz))
+	mux.Handle("POST /.auth/backchannel-logout", g.handle(g.backchannelLogout))
+	mux.Handle("/.auth/backchannel-logout", g.handle(methodNotAllowed(http.MethodPost)))
+	mux.Handle("GET /.auth/jwks.json", g.handle(g.jwks))
 	mux.Handle("/.auth/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusNotFound, "not_found", "There is no such gateway endpoint.", nil)
 	}))

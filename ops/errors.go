@@ -77,6 +77,12 @@ func classify(err error) *apiError {
 
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := classify(err)
+	if errors.Is(err, session.ErrUnavailable) {
+		s.obs.ObserveStoreError("sessions")
+	}
+	if errors.Is(err, users.ErrUnavailable) {
+		s.obs.ObserveStoreError("users")
+	}
 	level := slog.LevelInfo
 	if ae.status >= 500 {
 		level = slog.LevelError

@@ -60,6 +60,14 @@ type UserStore interface {
 	Audit(e users.Event)
 }
 
+// Observer receives what the ops API counts (revocations and store failures), so they show
+// in the same metrics as the gateway's; *metrics.Metrics satisfies it. Methods must be cheap
+// and safe for concurrent use; reason and store are short fixed words.
+type Observer interface {
+	ObserveRevocation(reason string, n int)
+	ObserveStoreError(store string)
+}
+
 // Options configures New. Sessions, Users and Token are required.
 type Options struct {
 	Sessions SessionStore
@@ -72,8 +80,11 @@ type Options struct {
 	Ready map[string]func(ctx context.Context) error
 	// Metrics is served at /metrics (e.g. promhttp.HandlerFor(registry, ...)); nil answers 404.
 	Metrics http.Handler
-	Logger  *slog.Logger     // default discards
-	Now     func() time.Time // default time.Now; stamps audit events
+	// Observer counts revocations made through the API ("ops_revoke", "ops_revoke_user",
+	// "user_disabled") and store failures ("sessions", "users"). Optional.
+	Observer Observer
+	Logger   *slog.Logger     // default discards
+	Now      func() time.Time // default time.Now; stamps audit events
 }
 
 // server holds the immutable state of one ops handler.
@@ -84,6 +95,7 @@ type server struct {
 	ready        map[string]func(ctx context.Context) error
 	readyTimeout time.Duration
 	metrics      http.Handler
+	obs          Observer
 	log          *slog.Logger
 	now          func() time.Time
 	assets       map[string]asset
@@ -126,6 +138,7 @@ func newServer(opts Options) (*server, error) {
 		ready:        ready,
 		readyTimeout: ReadyTimeout,
 		metrics:      opts.Metrics,
+		obs:          opts.Observer,
 		log:          opts.Logger,
 		now:          opts.Now,
 		assets:       assets,
@@ -135,6 +148,9 @@ func newServer(opts Options) (*server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.obs == nil {
+		s.obs = nopObserver{}
 	}
 	return s, nil
 }
@@ -196,3 +212,9 @@ func (s *server) metricsHandler() http.Handler {
 	}
 	return s.metrics
 }
+
+// nopObserver is the Observer when none is configured.
+type nopObserver struct{}
+
+func (nopObserver) ObserveRevocation(string, int) {}
+func (nopObserver) ObserveStoreError(string)      {}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/gorilla/securecookie"
 	"golang.org/x/crypto/hkdf"
@@ -24,7 +25,7 @@ const (
 	idBytes      = 32
 	idLen        = 43 // base64url (no padding) of idBytes
 	handleLen    = 22
-	maxCookieLen = 4096
+	maxCookieLen = 4096 // securecookie's limit for what encodeCookie makes
 )
 
 // errSealed is returned when a sealed blob does not open with any configured key: it was made
@@ -33,8 +34,10 @@ var errSealed = errors.New("session: sealed data does not verify")
 
 // keys holds everything derived from Options.Secrets.
 type keys struct {
-	codecs []securecookie.Codec // cookie HMAC, first signs, all verify
-	sealer sealer               // token / flow AEAD, first seals, all open
+	codecs       []securecookie.Codec // cookie HMAC, first signs (encodeCookie)
+	scratch      *sync.Pool           // *cookieScratch with an HMAC per secret, all verify (decodeCookie)
+	cookieMaxAge int                  // seconds
+	sealer       sealer               // token / flow AEAD, first seals, all open
 }
 
 // deriveKeys derives, for each secret, an HMAC key for the cookie and an AES-256-GCM key for
@@ -44,7 +47,8 @@ func deriveKeys(secrets [][]byte, cookieMaxAge int) (keys, error) {
 		return keys{}, errors.New("session: at least one secret is required")
 	}
 	pairs := make([][]byte, 0, 2*len(secrets))
-	var k keys
+	macKeys := make([][]byte, 0, len(secrets))
+	k := keys{cookieMaxAge: cookieMaxAge}
 	for i, secret := range secrets {
 		if len(secret) < minSecretLen {
 			return keys{}, fmt.Errorf("session: secret #%d is shorter than %d bytes", i+1, minSecretLen)
@@ -68,7 +72,9 @@ func deriveKeys(secrets [][]byte, cookieMaxAge int) (keys, error) {
 		sum := sha256.Sum256(enc)
 		k.sealer.keys = append(k.sealer.keys, sealKey{id: sum[0], aead: aead})
 		pairs = append(pairs, mac, nil)
+		macKeys = append(macKeys, mac)
 	}
+	k.scratch = newScratchPool(macKeys)
 	k.codecs = securecookie.CodecsFromPairs(pairs...)
 	for _, c := range k.codecs {
 		sc := c.(*securecookie.SecureCookie)
@@ -133,8 +139,17 @@ func newID() (string, error) {
 // handleOf is the public name of a session: base64url(SHA-256(id))[:22]. It names the Redis
 // key and is what operators see; it cannot be turned back into the id.
 func handleOf(id string) string {
+	var h [handleLen]byte
+	putHandle(&h, id)
+	return string(h[:])
+}
+
+// putHandle writes handleOf(id) into h without allocating.
+func putHandle(h *[handleLen]byte, id string) {
 	sum := sha256.Sum256([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(sum[:])[:handleLen]
+	var enc [idLen]byte // base64url of 32 bytes, like an id
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	copy(h[:], enc[:])
 }
 
 // hashKey hashes free-form parts (issuer, sid, state) into a fixed, key-safe string. Parts are
@@ -168,29 +183,6 @@ func validID(s string) bool { return isB64URL(s, idLen) }
 
 // validHandle reports whether s has the shape of a handle, so no other string reaches a key.
 func validHandle(s string) bool { return isB64URL(s, handleLen) }
-
-// decodeCookie verifies a cookie value and returns the session id it carries. Only values
-// made by encodeCookie with one of the configured secrets, for this cookie name, decode.
-func (k keys) decodeCookie(name, value string) (string, bool) {
-	if value == "" || len(value) > maxCookieLen {
-		return "", false
-	}
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=') {
-			return "", false
-		}
-	}
-	var raw []byte
-	if err := securecookie.DecodeMulti(name, value, &raw, k.codecs...); err != nil {
-		return "", false
-	}
-	id := string(raw)
-	if !validID(id) {
-		return "", false
-	}
-	return id, true
-}
 
 // encodeCookie signs id with the first secret.
 func (k keys) encodeCookie(name, id string) (string, error) {

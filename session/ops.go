@@ -47,6 +47,9 @@ func (s *Store) write(ctx context.Context, rec *Record, mode setMode) error {
 	now := s.now()
 	key := s.sessionKey(rec.Handle)
 	ttl := s.ttlFor(rec, now)
+	if mode == setXX { // the session may be cached here and on other instances
+		defer s.invalidate(ctx, rec.Handle)
+	}
 	if ttl < time.Millisecond || s.expired(rec, now) {
 		if mode == setXX {
 			if _, err := s.b.delMany(ctx, []string{key}); err != nil {
@@ -113,8 +116,8 @@ func (s *Store) Lookup(ctx context.Context, handle string) (*Record, error) {
 	return rec, nil
 }
 
-// Revoke deletes the session named handle on every instance at once (the next request with
-// its cookie is unauthenticated). ErrNotFound when there was no such session, so an ops API
+// Revoke deletes the session named handle and drops it from the session cache of every
+// instance (see Options.CacheTTL for the bound). ErrNotFound when there was no such session, so an ops API
 // can answer 404; logout may ignore it.
 func (s *Store) Revoke(ctx context.Context, handle string) error {
 	if !validHandle(handle) {
@@ -122,11 +125,13 @@ func (s *Store) Revoke(ctx context.Context, handle string) error {
 	}
 	raw, err := s.b.getDel(ctx, s.sessionKey(handle))
 	if errors.Is(err, errMissing) {
+		s.invalidate(ctx, handle) // a stale copy may still be cached somewhere
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
+	s.invalidate(ctx, handle)
 	if rec, err := s.keys.decodeRecord(handle, raw, false); err == nil {
 		for _, set := range s.indexKeys(rec) {
 			if err := s.b.removeFromSet(ctx, set, handle); err != nil {
@@ -171,13 +176,14 @@ func (s *Store) revokeIndex(ctx context.Context, set string) (int, error) {
 	if err != nil || len(handles) == 0 {
 		return 0, err
 	}
-	keys := make([]string, 0, len(handles))
+	keys, valid := make([]string, 0, len(handles)), make([]string, 0, len(handles))
 	for _, h := range handles {
 		if validHandle(h) {
-			keys = append(keys, s.sessionKey(h))
+			keys, valid = append(keys, s.sessionKey(h)), append(valid, h)
 		}
 	}
 	n, err := s.b.delMany(ctx, keys)
+	s.invalidate(ctx, valid...) // even after an error: some may be gone
 	if err != nil {
 		return n, err
 	}

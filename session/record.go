@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -56,92 +55,53 @@ func SetRecord(s *sessions.Session, r *Record) {
 	s.Values[RecordKey] = r
 }
 
-// storedRecord is the backend encoding of a Record: JSON with the three tokens replaced by one
-// sealed blob whose associated data is the handle.
-type storedRecord struct {
-	UserID        string    `json:"uid,omitempty"`
-	Subject       string    `json:"sub,omitempty"`
-	Issuer        string    `json:"iss,omitempty"`
-	Email         string    `json:"email,omitempty"`
-	EmailVerified bool      `json:"ev,omitempty"`
-	Name          string    `json:"name,omitempty"`
-	Roles         []string  `json:"roles,omitempty"`
-	Groups        []string  `json:"groups,omitempty"`
-	IdPSessionID  string    `json:"sid,omitempty"`
-	Provider      string    `json:"prov,omitempty"`
-	Tokens        []byte    `json:"tok,omitempty"`
-	TokenExpiry   time.Time `json:"texp,omitzero"`
-	CreatedAt     time.Time `json:"c"`
-	LastSeenAt    time.Time `json:"ls"`
-	ExpiresAt     time.Time `json:"exp"`
-	IP            string    `json:"ip,omitempty"`
-	UserAgent     string    `json:"ua,omitempty"`
-}
-
-type storedTokens struct {
-	ID      string `json:"i,omitempty"`
-	Access  string `json:"a,omitempty"`
-	Refresh string `json:"r,omitempty"`
-}
-
 var errCorrupt = errors.New("session: stored record is corrupt")
 
 func tokenAD(handle string) []byte { return []byte("authgate/session/tokens\x00" + handle) }
 
-// encodeRecord serialises rec for the backend, sealing its tokens to rec.Handle.
+// encodeRecord serialises rec for the backend in the binary format (record_codec.go), its
+// tokens sealed to rec.Handle.
 func (k keys) encodeRecord(rec *Record) ([]byte, error) {
-	sr := storedRecord{
-		UserID: rec.UserID, Subject: rec.Subject, Issuer: rec.Issuer, Email: rec.Email,
-		EmailVerified: rec.EmailVerified, Name: rec.Name, Roles: rec.Roles, Groups: rec.Groups,
-		IdPSessionID: rec.IdPSessionID, Provider: rec.Provider, TokenExpiry: rec.TokenExpiry,
-		CreatedAt: rec.CreatedAt, LastSeenAt: rec.LastSeenAt, ExpiresAt: rec.ExpiresAt,
-		IP: rec.IP, UserAgent: rec.UserAgent,
-	}
+	var sealed []byte
 	if rec.IDToken != "" || rec.AccessToken != "" || rec.RefreshToken != "" {
-		plain, err := json.Marshal(storedTokens{ID: rec.IDToken, Access: rec.AccessToken, Refresh: rec.RefreshToken})
-		if err != nil {
-			return nil, fmt.Errorf("session: encode tokens: %w", err)
-		}
-		if sr.Tokens, err = k.sealer.seal(plain, tokenAD(rec.Handle)); err != nil {
+		var err error
+		if sealed, err = k.sealer.seal(tokensV1Plain(rec), tokenAD(rec.Handle)); err != nil {
 			return nil, err
 		}
 	}
-	b, err := json.Marshal(sr)
-	if err != nil {
-		return nil, fmt.Errorf("session: encode record: %w", err)
-	}
-	return b, nil
+	return appendRecordV1(make([]byte, 0, binaryLen(rec)+len(sealed)), rec, sealed), nil
 }
 
-// decodeRecord parses a stored record of handle. With withTokens false the sealed tokens are
-// neither opened nor returned (listing for operators).
+// decodeRecord parses a stored record of handle, binary or legacy JSON. With withTokens false
+// the sealed tokens are neither opened nor returned (listing for operators).
 func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record, error) {
-	var sr storedRecord
-	if err := json.Unmarshal(raw, &sr); err != nil {
-		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	if sr.ExpiresAt.IsZero() || sr.LastSeenAt.IsZero() {
+	if len(raw) == 0 {
 		return nil, errCorrupt
 	}
-	rec := &Record{
-		Handle: handle, UserID: sr.UserID, Subject: sr.Subject, Issuer: sr.Issuer, Email: sr.Email,
-		EmailVerified: sr.EmailVerified, Name: sr.Name, Roles: sr.Roles, Groups: sr.Groups,
-		IdPSessionID: sr.IdPSessionID, Provider: sr.Provider, TokenExpiry: sr.TokenExpiry,
-		CreatedAt: sr.CreatedAt, LastSeenAt: sr.LastSeenAt, ExpiresAt: sr.ExpiresAt,
-		IP: sr.IP, UserAgent: sr.UserAgent,
+	if raw[0] == '{' {
+		return k.decodeLegacyRecord(handle, raw, withTokens)
 	}
-	if !withTokens || len(sr.Tokens) == 0 {
+	if raw[0] != recordV1 {
+		return nil, fmt.Errorf("%w: unknown format %#x", errCorrupt, raw[0])
+	}
+	rec := &Record{Handle: handle}
+	sealed, err := decodeRecordV1(raw, rec)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ExpiresAt.IsZero() || rec.LastSeenAt.IsZero() {
+		return nil, errCorrupt
+	}
+	if !withTokens || sealed == nil {
 		return rec, nil
 	}
-	plain, err := k.sealer.open(sr.Tokens, tokenAD(handle))
+	plain, err := k.sealer.open(sealed, tokenAD(handle))
 	if err != nil {
 		return nil, fmt.Errorf("%w: tokens: %w", errCorrupt, err)
 	}
-	var st storedTokens
-	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, fmt.Errorf("%w: tokens: %w", errCorrupt, err)
+	if err := decodeTokensV1(plain, rec); err != nil {
+		return nil, fmt.Errorf("%w: tokens", err)
 	}
-	rec.IDToken, rec.AccessToken, rec.RefreshToken = st.ID, st.Access, st.Refresh
 	return rec, nil
 }
 

@@ -10,7 +10,6 @@
 package session
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +36,8 @@ const (
 	DefaultTouchInterval   = time.Minute
 	DefaultKeyPrefix       = "authgate:"
 	DefaultOpTimeout       = 2 * time.Second
+	DefaultCacheTTL        = 2 * time.Second
+	DefaultCacheSize       = 10000
 )
 
 // Options configures a Store. Secrets is required; every other zero field gets its default.
@@ -58,23 +59,39 @@ type Options struct {
 	TouchInterval time.Duration
 	KeyPrefix     string        // default "authgate:"; must not contain '{' or '}'
 	OpTimeout     time.Duration // per backend call, default 2s
-	Now           func() time.Time
-	Logger        *slog.Logger // default discards
+
+	// CacheTTL: a Redis store serves a session read from Redis within the last CacheTTL from
+	// an in-process cache, without a round trip. Revocations and updates reach every
+	// instance's cache through Redis pub/sub (channel <KeyPrefix>inval) at once; while that
+	// subscription is down the cache is bypassed; and no entry is ever served after CacheTTL,
+	// which is so the worst-case delay of a revocation on another instance. Idle and absolute
+	// timeouts are checked on cached records too. Default 2s; negative disables the cache
+	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the cache in entries (a random one is evicted when full). Default
+	// 10000, about 10 MB; negative disables the cache.
+	CacheSize int
+	Now       func() time.Time
+	Logger    *slog.Logger // default discards
 }
 
 // Store is the session and login-flow store. It implements sessions.Store and is safe for
 // concurrent use. Build it with NewRedis or NewMemory.
 type Store struct {
-	opts Options
-	keys keys
-	b    backend
-	log  *slog.Logger
+	opts  Options
+	keys  keys
+	b     backend
+	log   *slog.Logger
+	cache *cache       // nil: no cache (memory store, or disabled)
+	inval *invalidator // nil: memory store
 }
 
 var _ sessions.Store = (*Store)(nil)
 
-// NewRedis returns a Store on client (single node, Sentinel or Cluster). The caller owns the
-// client: it configures its pool and timeouts and closes it after the Store is no longer used.
+// NewRedis returns a Store on client (single node, Sentinel or Cluster) and starts the
+// invalidation subscription of its session cache (see Options.CacheTTL), which holds one
+// connection of client. The caller owns the client: it configures its pool and timeouts, calls
+// Store.Close when the Store is no longer used, then closes the client.
 func NewRedis(client redis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("session: nil redis client")
@@ -83,7 +100,23 @@ func NewRedis(client redis.UniversalClient, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(o, newRedisBackend(client, o.OpTimeout))
+	s, err := newStore(o, newRedisBackend(client, o.OpTimeout))
+	if err != nil {
+		return nil, err
+	}
+	s.cache = newCache(o.CacheTTL, o.CacheSize)
+	s.inval = newInvalidator(client, o.KeyPrefix+"inval", o.OpTimeout, s.cache, o.Logger)
+	return s, nil
+}
+
+// Close stops the cache's invalidation subscription; from then on Get reads Redis every time.
+// It does not close the Redis client. A memory Store has nothing to close. Safe to call more
+// than once.
+func (s *Store) Close() error {
+	if s.inval == nil {
+		return nil
+	}
+	return s.inval.close()
 }
 
 // NewMemory returns a Store that keeps everything in this process, with the same semantics
@@ -117,6 +150,10 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
 	setDefault(&o.TouchInterval, DefaultTouchInterval)
 	setDefault(&o.OpTimeout, DefaultOpTimeout)
+	setDefault(&o.CacheTTL, DefaultCacheTTL)
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
 	if o.TouchInterval > o.IdleTimeout/2 {
 		o.TouchInterval = o.IdleTimeout / 2
 	}
@@ -177,14 +214,20 @@ func (s *Store) name(name string) string {
 
 // fresh is a new, empty session: IsNew, no ID, cookie options of the store.
 func (s *Store) fresh(name string) *sessions.Session {
-	sess := sessions.NewSession(s, s.name(name))
+	sess := sessions.NewSession(s, s.name(name)) // Options is a fresh zero value: fill it in place
 	sess.IsNew = true
-	sess.Options = s.cookieOptions(int(s.opts.AbsoluteTimeout / time.Second))
+	s.setCookieOptions(sess.Options, int(s.opts.AbsoluteTimeout/time.Second))
 	return sess
 }
 
 func (s *Store) cookieOptions(maxAge int) *sessions.Options {
-	return &sessions.Options{Path: "/", Domain: s.opts.CookieDomain, MaxAge: maxAge,
+	o := new(sessions.Options)
+	s.setCookieOptions(o, maxAge)
+	return o
+}
+
+func (s *Store) setCookieOptions(o *sessions.Options, maxAge int) {
+	*o = sessions.Options{Path: "/", Domain: s.opts.CookieDomain, MaxAge: maxAge,
 		Secure: s.opts.Secure, HttpOnly: true, SameSite: s.opts.SameSite}
 }
 
@@ -192,92 +235,6 @@ func (s *Store) cookieOptions(maxAge int) *sessions.Options {
 // cookie, so a login that saves it gets a new id (no fixation). name "" means CookieName.
 func (s *Store) New(_ *http.Request, name string) (*sessions.Session, error) {
 	return s.fresh(name), nil
-}
-
-// Get loads the session named by the request's cookie. It does not use gorilla's registry,
-// so every call reads the backend (a revocation takes effect on the next request).
-//
-// A missing, malformed, forged, expired or revoked cookie, or more than one cookie of this
-// name (cookie tossing from a sibling domain), yields a new session (IsNew) and a nil error.
-// A backend failure yields a new session and an error wrapping ErrUnavailable: the caller
-// must fail closed. On success Values hold the *Record (RecordFrom), IsNew is false and ID is
-// the raw session id, which the caller must never log or show.
-func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
-	name = s.name(name)
-	cookies := r.CookiesNamed(name)
-	if len(cookies) != 1 {
-		if len(cookies) > 1 {
-			s.log.Debug("session: several session cookies, ignoring all", "count", len(cookies))
-		}
-		return s.fresh(name), nil
-	}
-	id, ok := s.keys.decodeCookie(name, cookies[0].Value)
-	if !ok {
-		return s.fresh(name), nil
-	}
-	rec, err := s.load(r.Context(), handleOf(id))
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return s.fresh(name), nil
-		}
-		return s.fresh(name), err
-	}
-	sess := s.fresh(name)
-	sess.ID, sess.IsNew = id, false
-	sess.Options.MaxAge = maxAgeSeconds(rec.ExpiresAt.Sub(s.now()))
-	SetRecord(sess, rec)
-	return sess, nil
-}
-
-// load reads a live record with its tokens, enforcing the timeouts and touching LastSeenAt at
-// most every TouchInterval. ErrNotFound when there is no live session.
-func (s *Store) load(ctx context.Context, handle string) (*Record, error) {
-	key := s.sessionKey(handle)
-	raw, err := s.b.get(ctx, key)
-	if errors.Is(err, errMissing) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.keys.decodeRecord(handle, raw, true)
-	if err != nil {
-		s.log.Warn("session: unreadable record", "handle", handle, "err", err)
-		return nil, ErrNotFound
-	}
-	now := s.now()
-	if s.expired(rec, now) {
-		if _, err := s.b.delMany(ctx, []string{key}); err != nil {
-			s.log.Warn("session: delete expired", "handle", handle, "err", err)
-		}
-		return nil, ErrNotFound
-	}
-	if now.Sub(rec.LastSeenAt) >= s.opts.TouchInterval {
-		return s.touch(ctx, key, raw, rec, now)
-	}
-	return rec, nil
-}
-
-// touch moves LastSeenAt to now and renews the TTL with a compare-and-set, so a concurrent
-// Update (say, refreshed tokens) is never overwritten by this older copy.
-func (s *Store) touch(ctx context.Context, key string, raw []byte, rec *Record, now time.Time) (*Record, error) {
-	seen := rec.LastSeenAt
-	rec.LastSeenAt = now
-	val, err := s.keys.encodeRecord(rec)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.b.cas(ctx, key, raw, val, s.ttlFor(rec, now))
-	switch {
-	case err != nil:
-		s.log.Warn("session: touch failed", "handle", rec.Handle, "err", err)
-		rec.LastSeenAt = seen
-	case res == casMissing:
-		return nil, ErrNotFound
-	case res == casMismatch:
-		rec.LastSeenAt = seen
-	}
-	return rec, nil
 }
 
 func maxAgeSeconds(d time.Duration) int {

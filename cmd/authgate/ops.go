@@ -2,45 +2,30 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authgate/authgate/metrics"
+	"github.com/authgate/authgate/ops"
 )
 
-// opsHandler serves the ops listener: liveness and readiness. (The session API and metrics
-// are added by the operations work.)
-func (a *app) opsHandler(token string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
+// opsHandler builds the ops listener: health, readiness, metrics, the session/user API and
+// the operator page (package ops).
+func (a *app) opsHandler(token string) (http.Handler, error) {
+	return ops.New(ops.Options{
+		Sessions: a.sessions,
+		Users:    a.users,
+		Token:    token,
+		Ready: map[string]func(context.Context) error{
+			"redis":    a.sessions.Ping,
+			"database": a.users.Ping,
+			"idp":      func(context.Context) error { return a.gw.PingIdP() },
+		},
+		Metrics:  promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
+		Observer: a.metrics,
+		Logger:   a.log.With("listener", "ops"),
 	})
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	return mux
 }
 
-// readyz answers 200 when Redis, the database and the IdP discovery are reachable, else 503
-// with JSON naming what is not.
-func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	status := map[string]string{}
-	ok := true
-	check := func(name string, err error) {
-		if err != nil {
-			status[name], ok = "unavailable", false
-			return
-		}
-		status[name] = "ok"
-	}
-	check("sessions", a.sessions.Ping(ctx))
-	check("database", a.users.Ping(ctx))
-	check("idp", a.gw.PingIdP())
-	w.Header().Set("Content-Type", "application/json")
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(status)
-}
+var _ ops.Observer = (*metrics.Metrics)(nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgate/authgate/assertion"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/metrics"
@@ -32,6 +33,7 @@ type app struct {
 	users    *users.Store
 	redis    redis.UniversalClient
 	registry *prometheus.Registry
+	metrics  *metrics.Metrics
 	log      *slog.Logger
 }
 
@@ -43,6 +45,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 // build wires every package from the configuration.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{log: log, registry: prometheus.NewRegistry()}
+	a.metrics = metrics.New(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys, err := cfg.SecretKeys()
 	if err != nil {
@@ -75,6 +78,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.close()
 		return nil, err
 	}
+	signer, err := newAssertions(a.redis, keys, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		PublicURL: cfg.Server.PublicURL,
 		OIDC: gateway.OIDCOptions{
@@ -86,7 +94,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		CookieName: cfg.Session.CookieName, Secure: cfg.Session.Secure, SameSite: cfg.Session.SameSiteMode(),
 		Sessions: a.sessions, Users: a.users, Routes: routes,
 		AllowedOrigins: cfg.CORS.AllowedOrigins, TrustedProxies: cfg.Server.TrustedPrefixes(),
-		Logger: log, Observer: metrics.New(a.registry),
+		Bearer: gateway.BearerOptions{Enabled: cfg.Bearer.Enabled, Audiences: cfg.BearerAudiences(),
+			TrustedIssuers: cfg.Bearer.TrustedIssuers},
+		Logger: log, Observer: a.metrics, Assertions: signer,
 	})
 	if err != nil {
 		a.close()
@@ -94,6 +104,17 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	}
 	a.handler = a.gw
 	return a, nil
+}
+
+// newAssertions is the signer of X-Auth-Identity: its keys live in the session Redis, shared by
+// every instance, or in memory with the memory session store. They are sealed with the session
+// secrets.
+func newAssertions(rdb redis.UniversalClient, secrets [][]byte, log *slog.Logger) (*assertion.Signer, error) {
+	o := assertion.Options{Secrets: secrets, Logger: log}
+	if rdb == nil {
+		return assertion.NewMemory(o)
+	}
+	return assertion.NewRedis(rdb, o)
 }
 
 // newRedis opens a go-redis client for session.redis_url: a single server, a Sentinel set
@@ -139,6 +160,7 @@ func gatewayRoutes(in []config.Route) ([]gateway.Route, error) {
 			Access: gateway.Policy{Public: r.Access.Public, Roles: r.Access.Roles, Groups: r.Access.Groups,
 				Emails: r.Access.Emails, EmailDomains: r.Access.EmailDomains},
 			Methods: r.Methods, CSRFHeader: r.CSRF == config.CSRFHeader, PassAccessToken: r.PassAccessToken,
+			IdentityJWT: r.IdentityJWT,
 		}
 	}
 	return out, nil
@@ -238,7 +260,13 @@ func (a *app) serveOn(ctx context.Context, ln net.Listener, sc config.Server, ac
 			_ = mainSrv.Close()
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		opsSrv := newServer(a.opsHandler(ac.Token), a.log)
+		h, err := a.opsHandler(ac.Token)
+		if err != nil {
+			_ = mainSrv.Close()
+			_ = opsLn.Close()
+			return fmt.Errorf("admin: %w", err)
+		}
+		opsSrv := newServer(h, a.log)
 		servers = append(servers, opsSrv)
 		go func() { errc <- opsSrv.Serve(opsLn) }()
 		a.log.Info("ops listener", "addr", opsLn.Addr().String())

@@ -388,19 +388,26 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	if err != nil {
 		return failed(&bearerError{reason: "issuer unavailable", unavailable: true, err: err})
 	}
-	found := false
+	found, usable := false, false
 	for _, key := range keys {
-		if (h.KeyID != "" && key.KeyID != h.KeyID) || (key.Use != "" && key.Use != "sig") ||
-			(key.Algorithm != "" && key.Algorithm != h.Algorithm) || !key.IsPublic() {
+		if h.KeyID != "" && key.KeyID != h.KeyID {
 			continue
 		}
 		found = true
+		// A key published with an alg (or for encryption) is used for nothing else.
+		if (key.Use != "" && key.Use != "sig") || (key.Algorithm != "" && key.Algorithm != h.Algorithm) || !key.IsPublic() {
+			continue
+		}
+		usable = true
 		if payload, err := jws.Verify(key); err == nil {
 			return payload, nil
 		}
 	}
-	if !found {
+	switch {
+	case !found:
 		return failed(rejectToken("unknown signing key", nil))
+	case !usable:
+		return failed(rejectToken("key not usable with this algorithm", nil))
 	}
 	return failed(rejectToken("invalid signature", nil))
 }

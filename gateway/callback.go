@@ -124,10 +124,45 @@ func (g *Gateway) redeem(ctx context.Context, code string, flow session.Flow) (*
 	if c.Nonce == "" || !equalHash(c.Nonce, flow.Nonce) {
 		return nil, nil, fail(http.StatusUnauthorized, "id_token_rejected", "The identity provider's answer does not belong to this login.", errors.New("nonce mismatch"))
 	}
-	if c.Subject == "" {
-		return nil, nil, fail(http.StatusUnauthorized, "id_token_rejected", "The identity provider's answer has no subject.", nil)
+	if err := g.checkIDClaims(idt, &c); err != nil {
+		return nil, nil, fail(http.StatusUnauthorized, "id_token_rejected", "The identity provider's answer could not be verified.", err)
 	}
 	return &c, tok, nil
+}
+
+// checkIDClaims adds the ID token checks go-oidc leaves to the caller (OIDC Core 3.1.3.7):
+// no audience but this client, azp (when present) is this client, iat not in the future, and a
+// subject that can be stored and sent in a header as is (1-255 printable ASCII characters).
+func (g *Gateway) checkIDClaims(idt *oidc.IDToken, c *idClaims) error {
+	for _, aud := range idt.Audience {
+		if aud != g.opts.OIDC.ClientID {
+			return fmt.Errorf("untrusted audience %q", truncate(aud, 64))
+		}
+	}
+	if azp, ok := c.raw["azp"]; ok && azp != g.opts.OIDC.ClientID {
+		return errors.New("azp names another client")
+	}
+	if idt.IssuedAt.After(g.now().Add(clockSkew)) {
+		return errors.New("iat in the future")
+	}
+	if !validSubject(c.Subject) {
+		return errors.New("subject empty, too long or not printable ASCII")
+	}
+	return nil
+}
+
+// validSubject accepts 1-255 printable ASCII characters (OIDC Core: sub is at most 255 ASCII
+// characters); anything else could not travel in X-Auth-Subject intact.
+func validSubject(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // provision upserts the user and builds the session record. The user store is only on the

@@ -134,7 +134,8 @@ func (g *Gateway) checkUnauthenticated(w http.ResponseWriter, r *http.Request, o
 }
 
 // start is where nginx sends a request its auth_request refused with 401 (error_page 401 =
-// @login, proxied here with X-Original-URI): a browser navigation gets 302 to the login with
+// @login, proxied here with X-Original-URI and X-Original-Method, whose GET/HEAD with Accept
+// text/html or Sec-Fetch-Mode navigate makes a navigation): a browser navigation gets 302 to the login with
 // the original request as return_to (validated like every return_to); anything else gets the
 // 401 JSON, with the bearer challenge when it carried a bearer token. rd= is accepted instead
 // of the header.
@@ -144,7 +145,13 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
 		return nil
 	}
-	if !wantsHTML(r) {
+	method, err := oneOf(r.Header, "X-Original-Method", "X-Forwarded-Method")
+	if err != nil || method == "" {
+		method = r.Method
+	}
+	orig := *r
+	orig.Method = method
+	if !wantsHTML(&orig) {
 		g.challenge(w)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated"})
 		return nil

@@ -22,6 +22,7 @@ const (
 	storeTimout = 3 * time.Second  // session/flow writes and the user upsert on the login path
 	providerID  = "default"        // the one configured IdP; flows record it for multi-IdP later
 	bindingLen  = 43               // base64url of 32 random bytes
+	clockSkew   = 60 * time.Second // tolerated clock difference with the IdP (iat)
 )
 
 // login starts an authorization code flow with PKCE (S256), state and nonce. The flow is

@@ -146,7 +146,8 @@ func handleOf(id string) string {
 
 // putHandle writes handleOf(id) into h without allocating.
 func putHandle(h *[handleLen]byte, id string) {
-	sum := sha256.Sum256([]byte(id))
+	var buf [idLen]byte // a stack copy: []byte(id) of a 43-byte id would be a heap allocation
+	sum := sha256.Sum256(buf[:copy(buf[:], id)])
 	var enc [idLen]byte // base64url of 32 bytes, like an id
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
 	copy(h[:], enc[:])

@@ -64,6 +64,12 @@ func foreignToken(t *testing.T, claims map[string]any, kid string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signRS256(t, key, claims, kid)
+}
+
+// signRS256 signs claims with key; an empty kid leaves the header without one.
+func signRS256(t *testing.T, key *rsa.PrivateKey, claims map[string]any, kid string) string {
+	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,9 @@ func TestBearerTokens(t *testing.T) {
 		wantReason string // "" means accepted
 	}{
 		{name: "valid RS256", token: func() string { return e.token(nil, "RS256") }},
-		{name: "valid PS256", token: func() string { return e.token(nil, "PS256") }},
+		{name: "PS256 with a key published for RS256", wantReason: "key not usable with this algorithm",
+			token: func() string { return e.token(nil, "PS256") }},
+		{name: "valid RS256 without kid", token: func() string { return signRS256(t, e.op.Key, e.claims(), "") }},
 		{name: "scheme in lower case", scheme: "bearer", token: func() string { return e.token(nil, "RS256") }},
 		{name: "aud list with ours", token: func() string {
 			return e.token(func(c map[string]any) { c["aud"] = []string{"other-api", "authgate"} }, "RS256")
@@ -224,8 +232,7 @@ func TestBearerPolicyAndPassToken(t *testing.T) {
 			}
 		})
 	}
-	got, _ := e.g.Echo.All()[0], 0
-	if got.Header.Get("X-Auth-Roles") != "super_admin" || got.Header.Get("X-Auth-Groups") != "ops" {
+	if got := e.g.Echo.All()[0]; got.Header.Get("X-Auth-Roles") != "super_admin" || got.Header.Get("X-Auth-Groups") != "ops" {
 		t.Fatalf("roles/groups from the token's claims: %v", got.Header)
 	}
 }

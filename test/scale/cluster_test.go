@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +60,7 @@ type clusterOptions struct {
 	clientSecret string
 	op           *fixture.OP
 	refreshSkew  time.Duration
+	targets      map[string]string // route name -> upstream URL; default the echo upstream
 }
 
 // scaleRoutes: /token/ passes the access token, /jwt/ sends X-Auth-Identity, / is plain.
@@ -98,6 +98,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	target, _ := url.Parse(c.echo.URL)
 	for i := range routes {
 		routes[i].Target = target
+		if u, ok := o.targets[routes[i].Name]; ok {
+			routes[i].Target = mustURL(t, u)
+		}
 	}
 	for i := 0; i < o.n; i++ {
 		inst := &instance{}

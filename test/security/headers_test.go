@@ -125,7 +125,7 @@ func checkUpstreamHeaders(t *testing.T, h http.Header, identity, exact map[strin
 	}
 }
 
-// TestGatewayCookiesNotForwarded covers HDR-10 and HDR-15: the session and login-flow cookies
+// TestGatewayCookiesNotForwarded covers HDR-10: the session and login-flow cookies
 // never reach the upstream, the app's cookies do, byte for byte.
 func TestGatewayCookiesNotForwarded(t *testing.T) {
 	g := fixture.StartGateway(t, fixture.GatewayOptions{})

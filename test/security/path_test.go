@@ -181,3 +181,31 @@ func TestPublicPathsForwardedNormalised(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefixMatchingIsSegmentAware covers PATH-11 and PATH-15: the public prefix never matches
+// a longer segment, and a query never makes a protected path public.
+func TestPrefixMatchingIsSegmentAware(t *testing.T) {
+	g := fixture.StartGateway(t, fixture.GatewayOptions{})
+	tests := []struct {
+		name   string
+		target string
+	}{
+		{name: "PATH-11 longer segment", target: "/publicX/secret"},
+		{name: "PATH-11 dash suffix", target: "/public-admin/x"},
+		{name: "PATH-11 dot-dot in a longer segment", target: "/public..%2f..%2fadmin"},
+		{name: "PATH-15 public path in the query", target: "/admin/users?path=/public/x"},
+		{name: "PATH-15 public path after an encoded question mark", target: "/admin/users%3F/public/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := g.Echo.Count()
+			resp, body := sendRaw(t, g.URL, rawReq{target: tt.target})
+			if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 401 or 400 (%s)", resp.StatusCode, body)
+			}
+			if g.Echo.Count() != before {
+				t.Errorf("forwarded anonymously")
+			}
+		})
+	}
+}

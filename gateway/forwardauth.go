@@ -137,11 +137,11 @@ func (g *Gateway) checkUnauthenticated(w http.ResponseWriter, r *http.Request, o
 // @login, proxied here with X-Original-URI and X-Original-Method, whose GET/HEAD with Accept
 // text/html or Sec-Fetch-Mode navigate makes a navigation): a browser navigation gets 302 to the login with
 // the original request as return_to (validated like every return_to); anything else gets the
-// 401 JSON, with the bearer challenge when it carried a bearer token. rd= is accepted instead
-// of the header.
+// 401 JSON ({"error":"invalid_token"} when it carried a bearer token). It sets no
+// WWW-Authenticate: nginx passes on the one of the check's 401, which names the reason. rd= is
+// accepted instead of the header.
 func (g *Gateway) start(w http.ResponseWriter, r *http.Request) error {
 	if g.bearer != nil && hasBearer(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
 		return nil
 	}
@@ -152,7 +152,6 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) error {
 	orig := *r
 	orig.Method = method
 	if !wantsHTML(&orig) {
-		g.challenge(w)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated"})
 		return nil
 	}

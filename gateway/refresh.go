@@ -242,7 +242,7 @@ func (g *Gateway) redeemRefresh(r *http.Request, cur *session.Record) (*session.
 func (g *Gateway) refreshUnavailable(cur *session.Record, err error) (*session.Record, error) {
 	g.obs.ObserveRefresh("error")
 	g.refresh.noteFailure(cur.Handle, g.now())
-	g.log.Warn("token refresh failed; serving the current access token until it expires",
+	g.log.Warn("token refresh failed; the current access token is used while it is valid",
 		"handle", cur.Handle, "expires_in", cur.TokenExpiry.Sub(g.now()).Round(time.Second), "err", err)
 	return g.staleToken(cur, err)
 }

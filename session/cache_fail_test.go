@@ -44,6 +44,7 @@ func TestCacheSubscriptionKilled(t *testing.T) {
 	}
 	within(t, time.Second, "B refuses the session deleted behind its back", func() bool { return isGone(t, p.b, c) })
 	within(t, 2*time.Second, "B's subscription back", func() bool { return p.b.cache.healthy() })
+	mustGone(t, p.b, c) // and the resubscription emptied the cache: the stale copy is gone for good
 
 	// Invalidations work again after the resubscription.
 	sess2, c2 := login(t, p.a, testRecord("bob"))

@@ -110,17 +110,19 @@ func TestRecordCloneSharesNothingMutable(t *testing.T) {
 	}
 }
 
-// TestGetAllocBudget fails when the per-request path allocates more than it does today
-// (measured: 15 on the memory backend, 7 on a warm Redis cache), with 2 of headroom.
+// TestGetAllocBudget fails when the per-request path allocates more than it does today, with 2
+// of headroom. Measured: 14 on the memory backend, 7 on a warm Redis cache; under -race (as CI
+// runs it) 16-17 and 10, the detector dropping pooled cookie scratch buffers at random.
 func TestGetAllocBudget(t *testing.T) {
 	tests := []struct {
-		name     string
-		redis    bool
-		cacheTTL time.Duration
-		budget   float64
+		name       string
+		redis      bool
+		cacheTTL   time.Duration
+		budget     float64
+		raceBudget float64
 	}{
-		{name: "memory", budget: 15 + 2},
-		{name: "redis warm cache", redis: true, cacheTTL: time.Hour, budget: 7 + 2},
+		{name: "memory", budget: 14 + 2, raceBudget: 17 + 2},
+		{name: "redis warm cache", redis: true, cacheTTL: time.Hour, budget: 7 + 2, raceBudget: 10 + 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,9 +139,13 @@ func TestGetAllocBudget(t *testing.T) {
 			if tt.redis && !cached(st, handleOf(mustSessionID(t, st, req))) {
 				t.Fatal("not measuring the warm-cache path")
 			}
-			t.Logf("%v allocs per Get", allocs)
-			if allocs > tt.budget {
-				t.Errorf("Get allocates %v times, budget %v", allocs, tt.budget)
+			budget := tt.budget
+			if raceEnabled {
+				budget = tt.raceBudget
+			}
+			t.Logf("%v allocs per Get (race detector: %v)", allocs, raceEnabled)
+			if allocs > budget {
+				t.Errorf("Get allocates %v times, budget %v", allocs, budget)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 // FuzzDecodeCookie feeds arbitrary cookie values to the decoding path (and to Get). It must
@@ -59,6 +61,34 @@ func FuzzDecodeCookie(f *testing.F) {
 		}
 		if !sess.IsNew && !issued[sess.ID] {
 			t.Fatalf("Get(%q) returned a session Save never issued", value)
+		}
+	})
+}
+
+// FuzzDecodeCookieMatchesSecurecookie checks the allocation-free decoder against
+// gorilla/securecookie itself: both accept the same values and yield the same id.
+func FuzzDecodeCookieMatchesSecurecookie(f *testing.F) {
+	k, err := deriveKeys([][]byte{secretA(), secretB()}, 3600)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const name = "__Host-authgate"
+	id := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, idBytes))
+	for _, c := range k.codecs {
+		v, err := c.Encode(name, []byte(id))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v)
+		f.Add(v[:len(v)-2])
+	}
+	f.Add("MTIzfA==")
+	f.Fuzz(func(t *testing.T, value string) {
+		got, ok := k.decodeCookie(name, value)
+		var raw []byte
+		wantOK := securecookie.DecodeMulti(name, value, &raw, k.codecs...) == nil && validID(string(raw))
+		if ok != wantOK || (ok && got != string(raw)) {
+			t.Fatalf("decodeCookie(%q) = %v; securecookie says %v", value, ok, wantOK)
 		}
 	})
 }

@@ -293,6 +293,7 @@ func TestRedisUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	value, err := st.keys.encodeCookie(st.CookieName(), mustID(t))
 	if err != nil {
 		t.Fatal(err)

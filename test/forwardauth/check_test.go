@@ -188,6 +188,7 @@ func TestStart(t *testing.T) {
 			want: 302, wantLocation: "/.auth/login?return_to=%2F"},
 		{name: "foreign header target replaced", path: "/.auth/start", hdr: map[string]string{"X-Original-URI": "https://evil.example/", "Accept": html},
 			want: 302, wantLocation: "/.auth/login?return_to=%2F"},
+		{name: "form POST", path: "/.auth/start", hdr: map[string]string{"X-Original-URI": "/dash", "X-Original-Method": "POST", "Accept": html}, want: 401},
 		{name: "API call", path: "/.auth/start", hdr: map[string]string{"X-Original-URI": "/api/x", "Accept": "application/json"}, want: 401},
 	}
 	for _, tt := range tests {

@@ -233,7 +233,12 @@ func (b *bearerAuth) audienceOK(aud json.RawMessage) bool {
 	return false
 }
 
-func unixTime(f float64) time.Time { return time.Unix(int64(f), 0) }
+// unixTime converts a NumericDate, clamped to [1970, 9999] so that a huge value cannot wrap
+// around to the past when converted to an integer.
+func unixTime(f float64) time.Time {
+	const maxUnix = 253402300799 // 9999-12-31T23:59:59Z
+	return time.Unix(int64(min(max(f, 0), maxUnix)), 0)
+}
 
 func containsString(list []string, s string) bool {
 	for _, v := range list {
@@ -296,7 +301,8 @@ func (i *bearerIssuer) verifier(ctx context.Context) (*oidc.IDTokenVerifier, err
 	if !i.lastF.IsZero() && i.b.now().Sub(i.lastF) < discoveryRetry {
 		return nil, i.lastE
 	}
-	ctx, cancel := context.WithTimeout(ctx, idpTimeout)
+	// Not cancelled with the request: a client going away must not fail discovery for others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idpTimeout)
 	defer cancel()
 	v, err := i.discover(ctx)
 	if err != nil {
@@ -434,7 +440,9 @@ func (k *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 		return nil, k.lastErr
 	}
 	k.lastTry = now
-	keys, err := k.fetch(ctx)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idpTimeout)
+	defer cancel()
+	keys, err := k.fetch(fctx)
 	if err != nil {
 		k.lastErr = err
 		k.log.Warn("fetching bearer token keys failed", "url", k.url, "err", err)

@@ -57,20 +57,14 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusForbidden, "forbidden", "You do not have access to this page.", nil)
 	}
 	rt := &g.routes[i]
-	orig := *r // the original request's method with the client headers the proxy passed on
+	orig := *r // the original request: its method, with the client headers the proxy passed on
 	orig.Method = o.method
 	switch {
 	case rt.Access.Public:
 		w.WriteHeader(http.StatusOK)
 		return nil
 	case isPreflight(&orig):
-		// A preflight carries no cookie: let it through to the app for allowed origins only.
-		if m := r.Header.Get("Access-Control-Request-Method"); g.allowed[strings.ToLower(r.Header.Get("Origin"))] &&
-			validMethod(m) && rt.allows(m) {
-			w.WriteHeader(http.StatusOK)
-			return nil
-		}
-		return fail(http.StatusForbidden, "cors_refused", "This origin may not call this endpoint.", nil)
+		return g.checkPreflight(w, r, rt)
 	case g.bearer != nil && hasBearer(r):
 		return g.checkBearer(w, r, rt)
 	}
@@ -79,8 +73,9 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if rec == nil {
-		return g.checkUnauthenticated(w, r, o, redirect)
+		return g.checkUnauthenticated(w, &orig, o, redirect)
 	}
+	noteUser(w, rec.UserID)
 	if err := g.checkCSRF(&orig, rt); err != nil {
 		return err
 	}
@@ -93,10 +88,20 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) error {
 	if err := g.setIdentityJWT(r.Context(), h, rec, rt); err != nil {
 		return err
 	}
+	delete(h, "Authorization") // the session's token is for pass_access_token routes of the proxy path only
 	for k, v := range h {
-		if k != "Authorization" {
-			w.Header()[k] = v
-		}
+		w.Header()[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// checkPreflight lets a CORS preflight (which carries no cookie) through to the app when its
+// origin is in cors.allowed_origins and it asks for a method the route allows; 403 otherwise.
+func (g *Gateway) checkPreflight(w http.ResponseWriter, r *http.Request, rt *Route) error {
+	m := r.Header.Get("Access-Control-Request-Method")
+	if !g.allowed[strings.ToLower(r.Header.Get("Origin"))] || !validMethod(m) || !rt.allows(m) {
+		return fail(http.StatusForbidden, "cors_refused", "This origin may not call this endpoint.", nil)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -121,11 +126,10 @@ func (g *Gateway) checkBearer(w http.ResponseWriter, r *http.Request, rt *Route)
 
 // checkUnauthenticated answers check without a session: 302 to the login for a browser
 // navigation when redirect is set, else 401 JSON.
-func (g *Gateway) checkUnauthenticated(w http.ResponseWriter, r *http.Request, o original, redirect bool) error {
-	nav := (o.method == http.MethodGet || o.method == http.MethodHead) &&
-		(r.Header.Get("Sec-Fetch-Mode") == "navigate" || strings.Contains(r.Header.Get("Accept"), "text/html"))
-	if redirect && nav {
-		http.Redirect(w, r, loginURL(o.returnTo()), http.StatusFound)
+// orig is the check request with the original method.
+func (g *Gateway) checkUnauthenticated(w http.ResponseWriter, orig *http.Request, o original, redirect bool) error {
+	if redirect && wantsHTML(orig) {
+		http.Redirect(w, orig, loginURL(o.returnTo()), http.StatusFound)
 		return nil
 	}
 	g.challenge(w)
@@ -133,13 +137,12 @@ func (g *Gateway) checkUnauthenticated(w http.ResponseWriter, r *http.Request, o
 	return nil
 }
 
-// start is where nginx sends a request its auth_request refused with 401 (error_page 401 =
-// @login, proxied here with X-Original-URI and X-Original-Method, whose GET/HEAD with Accept
-// text/html or Sec-Fetch-Mode navigate makes a navigation): a browser navigation gets 302 to the login with
-// the original request as return_to (validated like every return_to); anything else gets the
-// 401 JSON ({"error":"invalid_token"} when it carried a bearer token). It sets no
-// WWW-Authenticate: nginx passes on the one of the check's 401, which names the reason. rd= is
-// accepted instead of the header.
+// start is where nginx sends a request that its auth_request refused with 401 (error_page
+// 401 = @login, proxied here with X-Original-URI and X-Original-Method): a browser navigation
+// (GET/HEAD with Accept text/html or Sec-Fetch-Mode navigate) gets 302 to the login with the
+// original request as return_to, validated like every return_to; anything else gets the 401
+// JSON ({"error":"invalid_token"} when it carried a bearer token). It sets no WWW-Authenticate:
+// nginx passes on the one of the check's 401, which names the reason. rd= may replace the header.
 func (g *Gateway) start(w http.ResponseWriter, r *http.Request) error {
 	if g.bearer != nil && hasBearer(r) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
@@ -185,8 +188,14 @@ func originalOf(r *http.Request) (original, bool, error) {
 	if o.method, err = oneOf(r.Header, "X-Forwarded-Method", "X-Original-Method"); err != nil {
 		return o, false, err
 	}
-	if uri == "" || o.method == "" {
-		return o, false, errors.New("original URI or method missing")
+	if uri == "" {
+		return o, false, errors.New("original URI missing")
+	}
+	if o.method == "" {
+		// nginx auth_request sends no method unless configured to; the request is then judged
+		// as a GET (docs/forward-auth.md: set X-Forwarded-Method so writes get the method and
+		// CSRF checks).
+		o.method = http.MethodGet
 	}
 	u, err := url.ParseRequestURI(uri)
 	if err != nil || u.Host != "" || u.Scheme != "" || u.Opaque != "" {

@@ -6,7 +6,8 @@
 // The caller builds one Store at start-up (NewRedis or NewMemory) and shares it. It must:
 // create a session with New (never reuse Get's) at every login and Revoke the previous one;
 // treat an error wrapping ErrUnavailable as "fail closed" (503); never log a Record, a cookie
-// value or a session id. Only the *Record (RecordKey) of Session.Values is persisted.
+// value or a session id; call Close at shutdown, before closing the Redis client. Only the
+// *Record (RecordKey) of Session.Values is persisted.
 package session
 
 import (
@@ -63,9 +64,10 @@ type Options struct {
 	// CacheTTL: a Redis store serves a session read from Redis within the last CacheTTL from
 	// an in-process cache, without a round trip. Revocations and updates reach every
 	// instance's cache through Redis pub/sub (channel <KeyPrefix>inval) at once; while that
-	// subscription is down the cache is bypassed; and no entry is ever served after CacheTTL,
-	// which is so the worst-case delay of a revocation on another instance. Idle and absolute
-	// timeouts are checked on cached records too. Default 2s; negative disables the cache
+	// subscription is down the cache is bypassed; and no entry is ever served after CacheTTL.
+	// So a revocation reaches every instance within milliseconds, within 750ms when a
+	// subscription breaks, and within CacheTTL at worst (a PUBLISH lost after its DEL). Idle
+	// and absolute timeouts are checked on cached records too. Default 2s; negative disables the cache
 	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the cache in entries (a random one is evicted when full). Default

@@ -85,9 +85,6 @@ var pathCases = []struct {
 	{name: "dotdot to root", target: "/a/..", want: "/"},
 	{name: "three dots literal", target: "/a/.../b", want: "/a/.../b"},
 	{name: "dot inside name", target: "/a/.b/c.", want: "/a/.b/c."},
-	{name: "truncated escape", target: "/a%2"},
-	{name: "bad escape", target: "/a%zz"},
-	{name: "IIS %u escape", target: "/a%u002e"},
 	{name: "encoded DEL", target: "/a%7f"},
 	{name: "encoded C1 NEL", target: "/a%c2%85"},
 	{name: "encoded CR LF", target: "/a%0d%0aX-Auth-User-Id:%20x"},
@@ -134,6 +131,10 @@ func TestNormalizePathDirectInputs(t *testing.T) {
 		{name: "8 KiB plus one", escaped: "/" + strings.Repeat("a", 8<<10)},
 		{name: "canonical fast path", escaped: "/api/v1/items/", want: "/api/v1/items/"},
 		{name: "raw space", escaped: "/a b", want: "/a b"},
+		// net/http already answers 400 to these; NormalizePath must reject them on its own too.
+		{name: "truncated escape", escaped: "/a%2"},
+		{name: "bad escape", escaped: "/a%zz"},
+		{name: "IIS %u escape", escaped: "/a%u002e"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +180,9 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		checkCanonical(t, escaped, out)
 		again := (&url.URL{Path: out}).EscapedPath()
+		if len(again) > maxPathLen {
+			return // re-escaping grew it past the length limit; rejecting that is correct
+		}
 		out2, err := NormalizePath(again)
 		if err != nil || out2 != out {
 			t.Fatalf("not idempotent: %q -> %q -> %q -> %q, %v", escaped, out, again, out2, err)

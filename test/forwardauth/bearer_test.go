@@ -126,6 +126,9 @@ func TestBearerTokens(t *testing.T) {
 		{name: "nbf in the future", wantReason: "token not yet valid", token: func() string {
 			return e.token(func(c map[string]any) { c["nbf"] = e.clk.Now().Add(5 * time.Minute).Unix() }, "RS256")
 		}},
+		{name: "nbf absurdly far in the future", wantReason: "token not yet valid", token: func() string {
+			return e.token(func(c map[string]any) { c["nbf"] = 1e300 }, "RS256")
+		}},
 		{name: "iat in the future", wantReason: "token not yet valid", token: func() string {
 			return e.token(func(c map[string]any) { c["iat"] = e.clk.Now().Add(time.Hour).Unix() }, "RS256")
 		}},

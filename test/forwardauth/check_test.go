@@ -76,7 +76,8 @@ func TestCheckDecisions(t *testing.T) {
 		{name: "anonymous on public", hdr: fwd("/public/x", "GET", "X-Auth-User-Id", "spoofed"), want: http.StatusOK},
 		{name: "no original URI", hdr: map[string]string{"X-Forwarded-Method": "GET"}, cookie: alice, want: http.StatusForbidden},
 		{name: "empty original URI", hdr: nginx(""), cookie: alice, want: http.StatusForbidden},
-		{name: "no original method", hdr: map[string]string{"X-Forwarded-Uri": "/public/x"}, want: http.StatusForbidden},
+		{name: "no original method is judged as GET", hdr: map[string]string{"X-Forwarded-Uri": "/dashboard"}, cookie: alice, want: http.StatusOK},
+		{name: "no original method, no session", hdr: map[string]string{"X-Forwarded-Uri": "/dashboard"}, want: http.StatusUnauthorized},
 		{name: "method in lower case", hdr: fwd("/public/x", "get"), want: http.StatusForbidden},
 		{name: "bad escape", hdr: nginx("/api/%zz"), cookie: alice, want: http.StatusForbidden},
 		{name: "absolute URL", hdr: nginx("https://gw.example.com/%"), cookie: alice, want: http.StatusForbidden},
@@ -218,6 +219,27 @@ func TestCheckOnlyForTrustedProxies(t *testing.T) {
 			resp, body := do(t, http.MethodGet, g.URL+"/.auth/check", map[string]string{"X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET"})
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+		})
+	}
+}
+
+func TestCheckPreflight(t *testing.T) {
+	g := fixture.StartGateway(t, fixture.GatewayOptions{MemorySessions: true, AllowedOrigins: []string{"https://spa.example.com"}})
+	tests := []struct {
+		name, origin, method string
+		want                 int
+	}{
+		{name: "allowed origin", origin: "https://spa.example.com", method: "POST", want: http.StatusOK},
+		{name: "other origin", origin: "https://evil.example", method: "POST", want: http.StatusForbidden},
+		{name: "look-alike origin", origin: "https://spa.example.com.evil.example", method: "POST", want: http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, http.MethodGet, g.URL+"/.auth/check", map[string]string{"X-Forwarded-Uri": "/api/x",
+				"X-Forwarded-Method": "OPTIONS", "Origin": tt.origin, "Access-Control-Request-Method": tt.method})
+			if resp.StatusCode != tt.want || hasIdentity(resp.Header) {
+				t.Fatalf("status %d (identity headers: %v), want %d: %s", resp.StatusCode, hasIdentity(resp.Header), tt.want, body)
 			}
 		})
 	}

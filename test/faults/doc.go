@@ -1,0 +1,16 @@
+// Package faults tests authgate under failure and load: Redis stopped, restarted and slow,
+// Postgres unreachable during logins, the IdP down or answering garbage, upstreams refusing,
+// resetting, hanging and streaming without end, abusive clients (slowloris, huge headers,
+// thousands of cookies) against the real `authgate serve` binary, and a bounded load test.
+//
+// Every test drives a bounded load client (loopback only, bounded in requests and time) before,
+// during and after the fault, and an upstream that checks every request it receives: each must
+// carry the identity headers of a live test session, so a request let through without a valid
+// session fails the test. Recovery times, latencies, goroutines and heap are measured.
+//
+// Faults are made with private tools from package fixture (a redis-server subprocess, a TCP
+// proxy that cuts, stalls or slows a link); the machine's shared Redis and Postgres are never
+// stopped. Run with: go test -race -count=1 ./test/faults/
+// AUTHGATE_LOAD_DURATION (a Go duration, per load phase) lengthens the load test, and
+// AUTHGATE_LOAD_REPORT names a file that receives its figures.
+package faults

@@ -72,14 +72,11 @@ func (k keys) encodeRecord(rec *Record) ([]byte, error) {
 	return appendRecordV1(make([]byte, 0, binaryLen(rec)+len(sealed)), rec, sealed), nil
 }
 
-// decodeRecord parses a stored record of handle, binary or legacy JSON. With withTokens false
+// decodeRecord parses a stored record of handle. With withTokens false
 // the sealed tokens are neither opened nor returned (listing for operators).
 func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record, error) {
 	if len(raw) == 0 {
 		return nil, errCorrupt
-	}
-	if raw[0] == '{' {
-		return k.decodeLegacyRecord(handle, raw, withTokens)
 	}
 	if raw[0] != recordV1 {
 		return nil, fmt.Errorf("%w: unknown format %#x", errCorrupt, raw[0])

@@ -5,8 +5,7 @@ import (
 	"time"
 )
 
-// Binary record format, version 1 (what encodeRecord writes). The first byte tells the format
-// apart from the legacy JSON records ('{'), which still decode:
+// Binary record format, version 1 (what encodeRecord writes). The first byte names the format:
 //
 //	0xA1 | flags | 9 strings | roles | groups | 4 times | sealed tokens
 //

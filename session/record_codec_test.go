@@ -2,11 +2,9 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -89,45 +87,6 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 	}
 }
 
-// legacyRecord is what the store wrote before the binary format: JSON, tokens sealed as JSON.
-func legacyRecord(t *testing.T, k keys, rec *Record) []byte {
-	t.Helper()
-	plain, _ := json.Marshal(storedTokens{ID: rec.IDToken, Access: rec.AccessToken, Refresh: rec.RefreshToken})
-	sealed, err := k.sealer.seal(plain, tokenAD(rec.Handle))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(storedRecord{UserID: rec.UserID, Subject: rec.Subject, Issuer: rec.Issuer, Email: rec.Email,
-		EmailVerified: rec.EmailVerified, Name: rec.Name, Roles: rec.Roles, Groups: rec.Groups,
-		IdPSessionID: rec.IdPSessionID, Provider: rec.Provider, Tokens: sealed, CreatedAt: rec.CreatedAt,
-		LastSeenAt: rec.LastSeenAt, ExpiresAt: rec.ExpiresAt, IP: rec.IP, UserAgent: rec.UserAgent})
-	return b
-}
-
-// Sessions written by the previous release keep working, and their first touch rewrites them
-// in the binary format.
-func TestLegacyJSONRecordStillLoads(t *testing.T) {
-	eachBackend(t, func(t *testing.T, e *env) {
-		st := e.newStore(t, func(o *Options) { o.TouchInterval = time.Minute })
-		sess, c := login(t, st, testRecord("alice"))
-		rec := RecordFrom(sess)
-		key := st.sessionKey(rec.Handle)
-		if _, err := e.b.set(context.Background(), key, legacyRecord(t, st.keys, rec), time.Hour, setXX); err != nil {
-			t.Fatal(err)
-		}
-		if raw, _ := e.rawGet(t, key); raw[0] != '{' {
-			t.Fatal("legacy record not in place")
-		}
-		if got := mustLive(t, st, c); got.AccessToken != "access-alice-SECRET" || got.Email != "alice@example.com" {
-			t.Errorf("legacy record loaded as %+v", got)
-		}
-		e.clock.Advance(2 * time.Minute)
-		mustLive(t, st, c) // touches
-		if raw, _ := e.rawGet(t, key); raw[0] != recordV1 {
-			t.Errorf("after a touch the record is still %q...", raw[:1])
-		}
-	})
-}
 
 func FuzzDecodeRecord(f *testing.F) {
 	k, _ := deriveKeys([][]byte{secretA()}, 3600)

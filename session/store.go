@@ -37,7 +37,7 @@ const (
 	DefaultTouchInterval   = time.Minute
 	DefaultKeyPrefix       = "authgate:"
 	DefaultOpTimeout       = 2 * time.Second
-	DefaultCacheTTL        = 2 * time.Second
+	DefaultCacheTTL        = time.Second
 	DefaultCacheSize       = 10000
 )
 
@@ -67,7 +67,8 @@ type Options struct {
 	// subscription is down the cache is bypassed; and no entry is ever served after CacheTTL.
 	// So a revocation reaches every instance within milliseconds, within 750ms when a
 	// subscription breaks, and within CacheTTL at worst (a PUBLISH lost after its DEL). Idle
-	// and absolute timeouts are checked on cached records too. Default 2s; negative disables the cache
+	// and absolute timeouts are checked on cached records too. Default 1s (so even that worst
+	// case meets "revoked everywhere within a second"); negative disables the cache
 	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the cache in entries (a random one is evicted when full). Default

@@ -173,6 +173,9 @@ func (a *app) close() {
 			a.log.Warn("closing user store", "err", err)
 		}
 	}
+	if a.sessions != nil {
+		_ = a.sessions.Close() // the session cache's invalidation subscription
+	}
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

@@ -87,7 +87,6 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 	}
 }
 
-
 func FuzzDecodeRecord(f *testing.F) {
 	k, _ := deriveKeys([][]byte{secretA()}, 3600)
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)

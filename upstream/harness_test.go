@@ -37,7 +37,9 @@ func newEcho(t *testing.T) *httptest.Server {
 }
 
 // gatewayCookie is the test's stand-in for GatewayCookies.
-func gatewayCookie(name string) bool { return name == "__Host-authgate" || name == "__Host-authgate-tx" }
+func gatewayCookie(name string) bool {
+	return name == "__Host-authgate" || name == "__Host-authgate-tx"
+}
 
 // identitySet is the identity header set the fake gateway adds on routes named "api*".
 func identitySet() http.Header {

@@ -144,8 +144,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set htt
 		st.timed = true
 		st.dl = headerDeadline{d: d, after: p.after, cancel: cancel}
 		defer st.dl.stop()
-		if r.ContentLength == 0 {
-			st.dl.arm()
+		if true {
 		} else {
 			// Uploading the body does not count: the clock starts once it is written.
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{

@@ -319,6 +319,28 @@ func countGoroutines() int {
 	return count
 }
 
+// idleGoroutines warms the gateway up with a short burst of shots from 8 workers (so its
+// upstream connections exist), lets it go idle and returns countGoroutines.
+func idleGoroutines(t *testing.T, base string, shots []shot) int {
+	t.Helper()
+	l := startLoad(t, base, shots, loadOptions{workers: 8, maxRequests: 400, maxTime: 2 * time.Second})
+	time.Sleep(300 * time.Millisecond)
+	l.stop()
+	time.Sleep(200 * time.Millisecond)
+	return countGoroutines()
+}
+
+// notKind returns the samples whose kind is none of kinds.
+func notKind(samples []sample, kinds ...string) []sample {
+	var out []sample
+	for _, s := range samples {
+		if !slices.Contains(kinds, s.kind) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // watchGoroutines samples countGoroutines every 100ms for d and returns the highest count.
 func watchGoroutines(d time.Duration) int {
 	peak := 0

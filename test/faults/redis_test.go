@@ -127,8 +127,9 @@ func TestRedisSlow(t *testing.T) {
 	rg := startRig(t, rigOptions{store: redisStore(t, px.Addr, prefix)})
 	live, revoked := rg.mint(t, "slow", 12), rg.mintRevoked(t, "revoked", 4)
 
-	idle := countGoroutines()
-	l := startLoad(t, rg.URL, mixedShots(rg.URL, live, revoked),
+	shots := mixedShots(rg.URL, live, revoked)
+	idle := idleGoroutines(t, rg.URL, shots)
+	l := startLoad(t, rg.URL, shots,
 		loadOptions{workers: 8, pause: 5 * time.Millisecond, maxRequests: 40000, maxTime: 40 * time.Second})
 	time.Sleep(time.Second)
 	steady := countGoroutines()
@@ -146,6 +147,7 @@ func TestRedisSlow(t *testing.T) {
 	time.Sleep(time.Second)
 	samples := l.stop()
 
+	logBuckets(t, samples)
 	expectSafe(t, samples)
 	expectStatuses(t, "before", within(samples, 0, slowAt), normal, 20)
 	slow := within(samples, slowAt+50*time.Millisecond, fastAt)
@@ -159,6 +161,9 @@ func TestRedisSlow(t *testing.T) {
 	}
 	if d := maxLatency(samples); d > 3*time.Second {
 		t.Errorf("slowest answer %v, want < 3s", d)
+	}
+	if d := maxLatency(notKind(slow, "live", "revoked")); d > 500*time.Millisecond {
+		t.Errorf("requests that need no session lookup took up to %v while Redis was slow", d)
 	}
 	rec, ok, stable := recoveryOf(samples, fastAt, http.StatusOK)
 	if !ok || !stable {

@@ -163,6 +163,18 @@ func (c *fakeClock) after(_ time.Duration, f func()) func() bool {
 	return func() bool { return true }
 }
 
+// next waits for the next armed timer; the bound only keeps a broken build from hanging.
+func (c *fakeClock) next(t *testing.T) func() {
+	t.Helper()
+	select {
+	case f := <-c.armed:
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no timer was armed")
+		return nil
+	}
+}
+
 func routeURL(t *testing.T, srv *httptest.Server, base string) *url.URL {
 	t.Helper()
 	return mustURL(t, srv.URL+base)

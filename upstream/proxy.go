@@ -145,6 +145,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set htt
 		st.dl = headerDeadline{d: d, after: p.after, cancel: cancel}
 		defer st.dl.stop()
 		if true {
+			st.dl.arm()
 		} else {
 			// Uploading the body does not count: the clock starts once it is written.
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{

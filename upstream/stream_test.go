@@ -147,7 +147,7 @@ func TestProxySSEStreamsAndOutlivesTimeout(t *testing.T) {
 	if line, err := br.ReadString('\n'); err != nil || line != "data: one\n" {
 		t.Fatalf("first event = %q, %v; want it before the upstream handler finishes", line, err)
 	}
-	fire := <-clock.armed
+	fire := clock.next(t)
 	fire() // the header deadline passes after headers arrived: the stream must go on
 	close(next)
 	rest, err := io.ReadAll(br)
@@ -192,7 +192,7 @@ func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 				}
 				done <- res
 			}()
-			fire := <-clock.armed
+			fire := clock.next(t)
 			fire()
 			res := <-done
 			if res == nil {
@@ -204,6 +204,53 @@ func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 				t.Fatalf("got %d %q, want 504 with the HTML timeout page", res.StatusCode, b)
 			}
 		})
+	}
+}
+
+func TestProxyTimeoutExcludesUpload(t *testing.T) {
+	started := make(chan struct{}, 1)
+	block := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(block) })
+	front, p := newFront(t, Options{Routes: []Route{
+		{Name: "upload", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
+	}})
+	clock := newFakeClock()
+	p.after = clock.after
+
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		res, err := front.Client().Post(front.URL+"/up", "application/octet-stream", pr)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		res.Body.Close()
+		done <- res.StatusCode
+	}()
+	if _, err := io.WriteString(pw, "first part of a slow upload"); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the upstream has the request headers: Serve is running and the body is streaming
+	select {
+	case <-clock.armed:
+		t.Fatal("header deadline armed while the request body was still uploading")
+	default:
+	}
+	pw.Close()
+	clock.next(t)()
+	if got := <-done; got != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504 once the body is written and the deadline passes", got)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -20,11 +19,7 @@ import (
 // app opens for alice (super_admin) only, logout works. Screenshots go to the test's temp dir.
 func TestDemoInBrowser(t *testing.T) {
 	ctx := fixture.Browser(t)
-	bin := filepath.Join(t.TempDir(), "authgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(binPath, "demo", "--listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

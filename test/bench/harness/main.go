@@ -1,0 +1,117 @@
+// Command harness is authgate's load harness (issue 8, docs/benchmarks.md). Run it through
+// scripts/bench.sh, which builds the authgate binary and this program and pins them to CPUs.
+//
+// It starts, on loopback: an upstream answering 100 bytes (counting new connections), a bare
+// httputil.ReverseProxy in its own process, devidp in its own process, and the real
+// `authgate serve` with a generated config (Redis sessions in a flushed Redis DB, a fresh
+// Postgres database). It logs in once through devidp's form, seeds N sessions through
+// session.Store.Save, then drives wrk against bare and authgate alternately, measures CPU
+// time and RSS per process from /proc, Redis memory per session, gateway RSS under 256
+// connections, and login throughput; it prints a markdown table.
+//
+//	harness [flags]              run everything (see -h)
+//	harness bare-proxy ...       the baseline proxy process (started by the harness)
+//	harness devidp ...           the IdP process (started by the harness)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "bare-proxy":
+			return bareProxyMain(ctx, args[1:], stdout)
+		case "devidp":
+			return devidpMain(ctx, args[1:], stdout)
+		}
+	}
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg, stdout, stderr)
+}
+
+// config is the harness's command line.
+type config struct {
+	authgate      string // path of the authgate binary
+	out           string // directory for logs, generated files and results
+	rounds        int
+	duration      time.Duration
+	warmup        time.Duration
+	conns         int
+	latencyRounds int
+	latencyDur    time.Duration
+	sessions      int
+	rssConns      int
+	loginWorkers  int
+	loginDur      time.Duration
+	loginUsers    int
+	proxyCPU      string // taskset CPU list for authgate and the bare proxy; "" = no pinning
+	loadCPU       string // for wrk, devidp and this process's children that drive load
+	redisAddr     string
+	redisDB       int
+	postgresURL   string
+	logLevel      string
+	wrk           string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.authgate, "authgate", "./authgate", "authgate binary to run as `authgate serve`")
+	fs.StringVar(&c.out, "out", "", "directory for logs and results (default: a new temporary directory)")
+	fs.IntVar(&c.rounds, "rounds", 3, "throughput rounds; each runs every mode once, alternating")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one throughput run")
+	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unrecorded run per mode before the rounds")
+	fs.IntVar(&c.conns, "c", 64, "wrk connections (keep-alive) for throughput")
+	fs.IntVar(&c.latencyRounds, "latency-rounds", 3, "rounds of the concurrency-1 latency runs")
+	fs.DurationVar(&c.latencyDur, "latency-duration", 5*time.Second, "length of one concurrency-1 run")
+	fs.IntVar(&c.sessions, "sessions", 100000, "live sessions seeded into Redis")
+	fs.IntVar(&c.rssConns, "rss-c", 256, "wrk connections while the gateway's RSS is measured")
+	fs.IntVar(&c.loginWorkers, "login-workers", 16, "concurrent login clients")
+	fs.DurationVar(&c.loginDur, "login-duration", 10*time.Second, "length of the login throughput run")
+	fs.IntVar(&c.loginUsers, "login-users", 1000, "distinct IdP users the login clients cycle through")
+	fs.StringVar(&c.proxyCPU, "proxy-cpu", "0", "taskset CPU list of the proxies under test (\"\" = no pinning)")
+	fs.StringVar(&c.loadCPU, "load-cpu", "1", "taskset CPU list of wrk and devidp (\"\" = no pinning)")
+	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis host:port")
+	fs.IntVar(&c.redisDB, "redis-db", 15, "Redis DB number for the gateway's sessions; FLUSHED at start and end")
+	fs.StringVar(&c.postgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"Postgres maintenance URL; a database authgate_bench_<random> is created and dropped")
+	fs.StringVar(&c.logLevel, "log-level", "info", "authgate server.log_level (info writes one access line per request)")
+	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.rounds < 1 || c.conns < 1 || c.sessions < 0 || c.duration <= 0 {
+		return nil, fmt.Errorf("bad flags: -rounds, -c must be >= 1, -duration > 0")
+	}
+	if c.out == "" {
+		d, err := os.MkdirTemp("", "authgate-bench-")
+		if err != nil {
+			return nil, err
+		}
+		c.out = d
+	}
+	return c, os.MkdirAll(c.out, 0o755)
+}

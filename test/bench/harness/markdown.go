@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// markdown renders the results and the issue-8 targets.
+func (r *results) markdown(c *config) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("## authgate load harness\n\nMachine: %s.\n", r.machine)
+	p("Proxies pinned to CPU %q, wrk/devidp/upstream to CPU %q; Redis and Postgres unpinned. "+
+		"authgate log_level %s (one JSON access line per request to a file).\n\n", c.proxyCPU, c.loadCPU, c.logLevel)
+	r.throughputTable(p, c)
+	r.latencyTable(p)
+	r.memoryTables(p)
+	r.loginTable(p)
+	r.targets(p, c)
+	return b.String()
+}
+
+func (r *results) throughputTable(p func(string, ...any), c *config) {
+	p("### Throughput: authenticated GET, %d connections, %d rounds × %s, alternating\n\n", c.conns, c.rounds, c.duration)
+	p("| mode | req/s mean | req/s min–max | p50 | p99 | proxy CPU µs/req | proxy CPU use | Redis CPU µs/req | upstream new conns /1k req | RSS after | vs bare (mean; per round) |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	bare := aggregate(r.throughput, "bare")
+	for _, m := range []string{"bare", "authgate", "authgate-100k"} {
+		a := aggregate(r.throughput, m)
+		if a.n == 0 {
+			continue
+		}
+		ratio := "1.00"
+		if m != "bare" {
+			lo, hi := pairedRatios(r.throughput, m)
+			ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", a.rpsMean/bare.rpsMean, lo, hi)
+		}
+		redis := fmt.Sprintf("%.1f", a.redis)
+		if m == "bare" {
+			redis = "–"
+		}
+		p("| %s | %.0f | %.0f–%.0f | %s | %s | %.1f | %.0f%% | %s | %.2f | %s | %s |\n", m, a.rpsMean, a.rpsMin, a.rpsMax,
+			ms(a.p50), ms(a.p99), a.cpu, a.util*100, redis, a.connsPer1k, mib(a.rss), ratio)
+		if a.statusErrors+a.socketErrors > 0 {
+			p("\n**%s: %d non-2xx answers, %d socket errors: results invalid.**\n\n", m, a.statusErrors, a.socketErrors)
+		}
+	}
+	p("\n`authgate` sends one hot session (served from the in-process cache after the first read each second); " +
+		"`authgate-100k` picks one of the seeded sessions at random per request (almost every request reads Redis). " +
+		"Redis CPU is the whole server's (other users of it count too).\n\n")
+}
+
+func (r *results) latencyTable(p func(string, ...any)) {
+	if len(r.latency) == 0 {
+		return
+	}
+	bare := aggregate(r.latency, "bare")
+	p("### Latency at concurrency 1 (mean over rounds)\n\n| mode | p50 | p99 | req/s | CPU µs/req | p50 − bare |\n|---|---|---|---|---|---|\n")
+	for _, m := range []string{"bare", "authgate"} {
+		a := aggregate(r.latency, m)
+		p("| %s | %s | %s | %.0f | %.1f | %+.3f ms |\n", m, ms(a.p50), ms(a.p99), a.rpsMean, a.cpu, (a.p50-bare.p50)/1000)
+	}
+	p("\n")
+}
+
+func (r *results) memoryTables(p func(string, ...any)) {
+	if r.sessions > 0 {
+		p("### Redis memory, %d seeded sessions (seeded in %s through session.Store.Save)\n\n", r.sessions, r.seedTime.Round(1e6))
+		p("Token sizes of the real login copied into every seeded session: ID %d, access %d, refresh %d characters.\n\n",
+			r.tokenLens[0], r.tokenLens[1], r.tokenLens[2])
+		p("| key kind | keys | MEMORY USAGE mean | value size mean (bytes, or set members) |\n|---|---|---|---|\n")
+		var perSession float64
+		for _, k := range r.census {
+			p("| `%s` | %d | %.0f B | %.0f |\n", k.kind, k.count, k.meanUsage, k.meanValueLen)
+			perSession += k.meanUsage * float64(k.count)
+		}
+		perSession /= float64(r.sessions)
+		p("\nPer session: **%.0f B** by MEMORY USAGE (all keys of the DB / sessions); **%.0f B** by INFO memory "+
+			"used_memory before/after (whole server, includes the expires table).\n\n", perSession,
+			float64(r.usedMemDelta)/float64(r.sessions))
+	}
+	if len(r.rss) > 0 {
+		p("### RSS under load (%d connections, a random seeded session per request)\n\n", r.rss[0].conns)
+		p("| process | req/s | RSS after | peak RSS sampled | VmHWM |\n|---|---|---|---|---|\n")
+		for _, s := range r.rss {
+			p("| %s | %.0f | %s | %s | %s |\n", s.mode, s.wrk.rps(), mib(s.rss), mib(s.peakRSS), mib(s.hwm))
+		}
+		p("\n")
+	}
+}
+
+func (r *results) loginTable(p func(string, ...any)) {
+	l := r.login
+	if l == nil {
+		return
+	}
+	rate := float64(l.ok) / l.elapsed.Seconds()
+	p("### Login throughput (%d clients, %s; /.auth/login → devidp form GET+POST → /.auth/callback)\n\n", l.workers, l.elapsed.Round(1e6))
+	p("| logins/s | ok | failed | p50 | p99 | authgate CPU ms/login | devidp CPU ms/login | authgate CPU use | devidp CPU use |\n|---|---|---|---|---|---|---|---|---|\n")
+	sec := l.elapsed.Seconds()
+	p("| %.0f | %d | %d | %s | %s | %.2f | %.2f | %.0f%% | %.0f%% |\n\n", rate, l.ok, l.failed,
+		l.p50.Round(10e3), l.p99.Round(10e3), float64(l.gwCPU.Microseconds())/1000/float64(max(l.ok, 1)),
+		float64(l.idpCPU.Microseconds())/1000/float64(max(l.ok, 1)), l.gwCPU.Seconds()/sec*100, l.idpCPU.Seconds()/sec*100)
+}
+
+func (r *results) targets(p func(string, ...any), c *config) {
+	p("### Issue 8 targets\n\n| target | measured | |\n|---|---|---|\n")
+	check := func(name, got string, ok bool) {
+		mark := "met"
+		if !ok {
+			mark = "**missed**"
+		}
+		p("| %s | %s | %s |\n", name, got, mark)
+	}
+	bare, gw := aggregate(r.throughput, "bare"), aggregate(r.throughput, "authgate")
+	if bare.n > 0 && gw.n > 0 {
+		check("throughput ≥ 0.90× bare", fmt.Sprintf("%.2f×", gw.rpsMean/bare.rpsMean), gw.rpsMean >= 0.9*bare.rpsMean)
+		check("upstream new conns < 5 / 1,000 req", fmt.Sprintf("%.2f", gw.connsPer1k), gw.connsPer1k < 5)
+	}
+	if lb, lg := aggregate(r.latency, "bare"), aggregate(r.latency, "authgate"); lb.n > 0 && lg.n > 0 {
+		d := (lg.p50 - lb.p50) / 1000
+		check("p50 at c=1 within +0.1 ms of bare", fmt.Sprintf("%+.3f ms", d), d <= 0.1)
+	}
+	for _, s := range r.rss {
+		if s.mode == "authgate-100k" {
+			peak := max(s.peakRSS, s.rss)
+			check(fmt.Sprintf("gateway RSS < 64 MiB (%d sessions, %d conns)", r.sessions, s.conns), mib(peak), peak < 64<<20)
+		}
+	}
+	if r.sessions > 0 {
+		per := float64(r.usedMemDelta) / float64(r.sessions)
+		check("Redis memory per session < 1 KiB (INFO memory)", fmt.Sprintf("%.0f B", per), per < 1024)
+	}
+	if l := r.login; l != nil {
+		rate := float64(l.ok) / l.elapsed.Seconds()
+		check("≥ 500 logins/s", fmt.Sprintf("%.0f/s", rate), rate >= 500)
+	}
+	p("\n")
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// throughput warms every mode up, then runs rounds × modes, alternating, at -c connections.
+func (h *harness) throughput(ctx context.Context) error {
+	for _, m := range h.modes() {
+		if _, err := h.measure(ctx, m, h.c.conns, h.c.warmup); err != nil {
+			return fmt.Errorf("warm-up %s: %w", m.name, err)
+		}
+	}
+	for r := range h.c.rounds {
+		for _, m := range h.modes() {
+			s, err := h.measure(ctx, m, h.c.conns, h.c.duration)
+			if err != nil {
+				return fmt.Errorf("round %d %s: %w", r+1, m.name, err)
+			}
+			s.round = r
+			h.res.throughput = append(h.res.throughput, s)
+			h.logf("round %d %-14s %8.0f req/s  p50 %5dµs  p99 %6dµs  cpu %5.1fµs/req  errors %d/%d",
+				r+1, m.name, s.wrk.rps(), s.wrk.P50US, s.wrk.P99US, s.cpuPerReq(), s.wrk.StatusErrors, s.wrk.SocketErrors)
+		}
+	}
+	return nil
+}
+
+// latency runs bare and authgate (hot session) at concurrency 1, alternating.
+func (h *harness) latency(ctx context.Context) error {
+	for r := range h.c.latencyRounds {
+		for _, m := range h.modes()[:2] {
+			s, err := h.measure(ctx, m, 1, h.c.latencyDur)
+			if err != nil {
+				return fmt.Errorf("c1 %s: %w", m.name, err)
+			}
+			s.round = r
+			h.res.latency = append(h.res.latency, s)
+			h.logf("c1 round %d %-9s p50 %4dµs  p99 %5dµs  %6.0f req/s", r+1, m.name, s.wrk.P50US, s.wrk.P99US, s.wrk.rps())
+		}
+	}
+	return nil
+}
+
+// rssUnderLoad drives -rss-c connections with a random seeded session per request against
+// the gateway (and the bare proxy for reference) and records the peak RSS.
+func (h *harness) rssUnderLoad(ctx context.Context) error {
+	for _, m := range h.modes() {
+		if m.name == "authgate" {
+			continue // the hot-session mode; the seeded mode is the realistic one here
+		}
+		sctx, stop := context.WithCancel(ctx)
+		peak := sampleRSS(sctx, m.p.pid())
+		s, err := h.measure(ctx, m, h.c.rssConns, h.c.duration)
+		stop()
+		if err != nil {
+			return fmt.Errorf("%s at %d connections: %w", m.name, h.c.rssConns, err)
+		}
+		s.peakRSS = <-peak
+		h.res.rss = append(h.res.rss, s)
+		h.logf("%-14s c=%d %8.0f req/s  RSS %s (peak %s, VmHWM %s)", m.name, h.c.rssConns, s.wrk.rps(),
+			mib(s.rss), mib(s.peakRSS), mib(s.hwm))
+	}
+	return nil
+}
+
+// logins runs full logins with -login-workers clients and reads the CPU time the gateway and
+// devidp spent on them.
+func (h *harness) logins(ctx context.Context) error {
+	l := newLoginClient(h.gwURL, h.c.loginWorkers*2)
+	if _, err := l.login(ctx, "user0", "pw0"); err != nil { // discovery, first connections
+		return err
+	}
+	gw0, err := cpuTime(h.gw.pid())
+	if err != nil {
+		return err
+	}
+	idp0, err := cpuTime(h.idp.pid())
+	if err != nil {
+		return err
+	}
+	r := loginLoad(ctx, l, h.c.loginWorkers, h.c.loginUsers, h.c.loginDur)
+	gw1, err1 := cpuTime(h.gw.pid())
+	idp1, err2 := cpuTime(h.idp.pid())
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("cpu time after the logins: %v %v", err1, err2)
+	}
+	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, workers: h.c.loginWorkers}
+	h.logf("logins: %d ok, %d failed in %s (%.0f/s); first error: %s", r.ok, r.failed,
+		r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.firstErr)
+	if r.ok == 0 {
+		return fmt.Errorf("no login succeeded: %s", r.firstErr)
+	}
+	return nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/test/fixture"
@@ -195,4 +196,44 @@ func TestLogout(t *testing.T) {
 		t.Errorf("sessions left after logout: %d %v", len(list), err)
 	}
 	_ = session.ErrNotFound
+}
+
+// TestDisabledUser: a disabled user cannot log in (403, no session), and the audit trail says so.
+func TestDisabledUser(t *testing.T) {
+	g := fixture.StartGateway(t, fixture.GatewayOptions{})
+	login(t, g, "bob") // provisions bob
+	ctx := context.Background()
+	u, err := g.Users.FindByEmail(ctx, "bob@example.com", 1)
+	if err != nil || len(u) != 1 {
+		t.Fatalf("bob not provisioned: %v", err)
+	}
+	if _, err := g.Users.SetDisabled(ctx, u[0].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := g.Sessions.ListUser(ctx, u[0].ID)
+	c := g.Client()
+	resp := g.Login(t, c, "/", "bob", "bob")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("disabled user login: %d, want 403", resp.StatusCode)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == fixture.CookieName && ck.Value != "" {
+			t.Error("a session cookie was set for a disabled user")
+		}
+	}
+	after, _ := g.Sessions.ListUser(ctx, u[0].ID)
+	if len(after) != len(before) {
+		t.Errorf("sessions of the disabled user: %d before, %d after the refused login", len(before), len(after))
+	}
+	found := false
+	for deadline := time.Now().Add(3 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		events, _ := g.Users.AuditEvents(ctx, u[0].ID, 20)
+		for _, e := range events {
+			found = found || (e.Kind == "login_failure" && e.Reason == "disabled")
+		}
+	}
+	if !found {
+		t.Error("no login_failure/disabled audit event")
+	}
 }

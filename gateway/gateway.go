@@ -170,6 +170,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		Routes:         routes,
 		TrustedProxies: opts.TrustedProxies,
 		GatewayCookies: g.ownsCookie,
+		PublicHost:     pu.Host,
 		Logger:         opts.Logger,
 		Transport:      opts.UpstreamTransport,
 	})

@@ -35,5 +35,8 @@ if [ "$(nproc)" -lt 2 ]; then
   pin=(-proxy-cpu= -load-cpu=)
   runner=()
 fi
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain 2>/dev/null | grep -c . || true)
+[ "${dirty:-0}" -gt 0 ] && rev="$rev + $dirty uncommitted files"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews the figures)"
-exec "${runner[@]}" "$out/harness" -authgate "$out/authgate" -out "$out" "${pin[@]}" "$@"
+exec "${runner[@]}" "$out/harness" -authgate "$out/authgate" -out "$out" -revision "$rev" "${pin[@]}" "$@"

@@ -28,12 +28,18 @@ type Options struct {
 	// pass byte-for-byte, in order. nil means the gateway owns none.
 	GatewayCookies func(name string) bool
 	// MaxIdleConnsPerHost bounds kept-alive upstream connections per host; default 256.
+	// Ignored when Transport is set.
 	MaxIdleConnsPerHost int
 	// Logger receives upstream errors at warn (route name and detail). nil discards.
 	Logger *slog.Logger
 	// Transport replaces the built-in transport (tests, benchmarks). Route.Timeout still
 	// applies; it is enforced with a context deadline, not by the transport.
 	Transport http.RoundTripper
+	// PublicHost is the host[:port] browsers use for the gateway (from server.public_url). It
+	// is the X-Forwarded-Host of requests from untrusted peers on routes without a Host, so a
+	// client's own Host header (or absolute-form target) never reaches an upstream that builds
+	// links from it. Empty: the request's Host.
+	PublicHost string
 }
 
 // Proxy forwards requests to the routes' upstreams with httputil.ReverseProxy (Rewrite).
@@ -45,6 +51,7 @@ type Proxy struct {
 	trusted []netip.Prefix
 	owned   func(string) bool
 	log     *slog.Logger
+	host    string // PublicHost
 	rt      http.RoundTripper
 	// after starts a timer; tests replace it to fire timeouts by hand.
 	after func(d time.Duration, f func()) (stop func() bool)
@@ -71,6 +78,7 @@ func New(opts Options) (*Proxy, error) {
 		table:   table,
 		trusted: make([]netip.Prefix, len(opts.TrustedProxies)),
 		owned:   opts.GatewayCookies,
+		host:    opts.PublicHost,
 		log:     opts.Logger,
 		rt:      opts.Transport,
 		after: func(d time.Duration, f func()) func() bool {
@@ -128,7 +136,13 @@ func (p *Proxy) CloseIdleConnections() {
 // Serve forwards r to route i. The caller must already have set r.URL.Path to the output of
 // NormalizePath (and RawPath to ""), matched i on that path and authorised the request. set
 // holds the identity headers to add after all stripping (nil for public routes); Serve takes
-// ownership of it. Serve writes the whole response, including 502/504 errors.
+// ownership of it; a key in set replaces the client's header of that name (so set must carry
+// Authorization when the client's own must not pass), and values must not contain CR/LF.
+//
+// Serve writes the whole response, including 502/504 errors. Route.Timeout counts from Serve
+// (or, for a request with a body, from the moment the body is fully sent) until the response
+// headers. Like httputil.ReverseProxy it panics with http.ErrAbortHandler when copying the
+// body fails mid-way: a recovering middleware must re-panic that value, not answer 500.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set http.Header) {
 	if route < 0 || route >= len(p.proxies) {
 		p.log.Error("upstream: no such route", "route", route)
@@ -144,7 +158,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set htt
 		st.timed = true
 		st.dl = headerDeadline{d: d, after: p.after, cancel: cancel}
 		defer st.dl.stop()
-		if true {
+		if r.ContentLength == 0 {
 			st.dl.arm()
 		} else {
 			// Uploading the body does not count: the clock starts once it is written.
@@ -179,7 +193,7 @@ func (p *Proxy) rewriteFunc(i int) func(*httputil.ProxyRequest) {
 		}
 		dropNonWebSocketUpgrade(h)
 		filterCookieHeader(h, p.owned)
-		p.setForwarded(pr)
+		p.setForwarded(pr, route.Host)
 		if st, ok := pr.In.Context().Value(ctxKey{}).(*forwardState); ok {
 			for k, v := range st.set {
 				h[textproto.CanonicalMIMEHeaderKey(k)] = v
@@ -210,44 +224,50 @@ func dropNonWebSocketUpgrade(h http.Header) {
 
 // setForwarded sets X-Forwarded-For/-Proto/-Host: kept and appended for a trusted peer,
 // replaced by the peer address and the gateway's own view for anyone else.
-func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
+func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, routeHost string) {
 	in, h := pr.In, pr.Out.Header
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
+	vals := make([]string, 3)          // one backing array for the three values
+	vals[1], vals[2] = "http", in.Host // a route with a Host matched in.Host exactly
+	if routeHost == "" && p.host != "" {
+		vals[2] = p.host
 	}
-	host := in.Host
-	peer, ok := peerAddr(in.RemoteAddr)
-	switch {
-	case ok && p.isTrusted(peer):
-		xff := peer.String()
+	if in.TLS != nil {
+		vals[1] = "https"
+	}
+	peer, addr, ok := peerAddr(in.RemoteAddr)
+	if ok && p.isTrusted(addr) {
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + xff
+			peer = strings.Join(prior, ", ") + ", " + peer
 		}
-		h["X-Forwarded-For"] = []string{xff}
 		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
-			proto = v
+			vals[1] = v
 		}
 		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
-			host = v
+			vals[2] = v
 		}
-	case ok:
-		h["X-Forwarded-For"] = []string{peer.String()}
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{host}
+	if ok {
+		vals[0] = peer
+		h["X-Forwarded-For"] = vals[0:1:1]
+	}
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
 }
 
-func peerAddr(remote string) (netip.Addr, bool) {
+// peerAddr returns the direct peer's IP (IPv4-mapped addresses unmapped, zone dropped).
+func peerAddr(remote string) (string, netip.Addr, bool) {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		return netip.Addr{}, false
+		return "", netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, false
+		return "", netip.Addr{}, false
 	}
-	return a.Unmap().WithZone(""), true
+	if c := a.Unmap().WithZone(""); c != a {
+		return c.String(), c, true
+	}
+	return host, a, true
 }
 
 func (p *Proxy) isTrusted(a netip.Addr) bool {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -280,7 +281,7 @@ func TestProxyURLRewrite(t *testing.T) {
 				t.Errorf("upstream path, query = %q, %q; want %q, %q", got.Path, got.RawQuery, tt.wantPath, tt.wantQuery)
 			}
 			if tt.wantEscaped != "" {
-				if esc := (&echoURL{got}).escaped(); esc != tt.wantEscaped {
+				if esc := (&url.URL{Path: got.Path, RawPath: got.RawPath}).EscapedPath(); esc != tt.wantEscaped {
 					t.Errorf("upstream escaped path = %q, want %q", esc, tt.wantEscaped)
 				}
 			}
@@ -289,21 +290,6 @@ func TestProxyURLRewrite(t *testing.T) {
 			}
 		})
 	}
-}
-
-type echoURL struct{ e echoed }
-
-func (u *echoURL) escaped() string {
-	if u.e.RawPath != "" {
-		return u.e.RawPath
-	}
-	return mustURLPath(u.e.Path)
-}
-
-func mustURLPath(p string) string {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.URL.Path = p
-	return r.URL.EscapedPath()
 }
 
 func TestProxyUpgradeOtherThanWebSocketIsDropped(t *testing.T) {

@@ -70,12 +70,12 @@ func TestProxyTimeoutKeepsOtherRoutesServing(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) })
 	echo := newEcho(t)
 	front, _ := newFront(t, Options{Routes: []Route{
 		{Name: "slow", PathPrefix: "/slow/", Target: mustURL(t, slow.URL), Timeout: 50 * time.Millisecond},
 		{Name: "fast", PathPrefix: "/fast/", Target: mustURL(t, echo.URL), Timeout: 5 * time.Second},
 	}})
+	t.Cleanup(func() { close(release) }) // runs before the servers close
 
 	type result struct {
 		status int
@@ -101,7 +101,12 @@ func TestProxyTimeoutKeepsOtherRoutesServing(t *testing.T) {
 	res.Body.Close()
 	decodeEcho(t, res, b)
 
-	got := <-slowDone
+	var got result
+	select {
+	case got = <-slowDone:
+	case <-time.After(10 * time.Second): // far above the 50ms route timeout
+		t.Fatal("slow route never timed out")
+	}
 	if got.status != http.StatusGatewayTimeout || got.body != `{"error":"upstream_timeout"}`+"\n" {
 		t.Fatalf("slow route: %d %q, want 504 upstream_timeout", got.status, got.body)
 	}
@@ -166,10 +171,10 @@ func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(block) })
 	front, p := newFront(t, Options{Routes: []Route{
 		{Name: "slow", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})
+	t.Cleanup(func() { close(block) }) // runs before the servers close
 	clock := newFakeClock()
 	p.after = clock.after
 	tests := []struct {
@@ -219,14 +224,15 @@ func TestProxyTimeoutExcludesUpload(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(block) })
 	front, p := newFront(t, Options{Routes: []Route{
 		{Name: "upload", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})
+	t.Cleanup(func() { close(block) }) // runs before the servers close
 	clock := newFakeClock()
 	p.after = clock.after
 
 	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
 	done := make(chan int, 1)
 	go func() {
 		res, err := front.Client().Post(front.URL+"/up", "application/octet-stream", pr)

@@ -16,10 +16,13 @@ const (
 	RefreshTokenLen = 120
 )
 
+// UserIDPrefix starts the UserID of every SampleRecord.
+const UserIDPrefix = "0b7c6f5e-2a41-4d8e-9c3b-"
+
 // SampleRecord is a session record of user i with realistic field and token sizes (random
 // token bytes, so nothing compresses). The caller saves it with session.Store.Save.
 func SampleRecord(i int) *session.Record {
-	uid := fmt.Sprintf("0b7c6f5e-2a41-4d8e-9c3b-%012d", i)
+	uid := fmt.Sprintf(UserIDPrefix+"%012d", i)
 	return &session.Record{
 		UserID: uid, Subject: fmt.Sprintf("user-%d", i), Issuer: "https://idp.example.com/",
 		Email: fmt.Sprintf("user%d@example.com", i), EmailVerified: true, Name: fmt.Sprintf("User Number %d", i),

@@ -33,14 +33,14 @@ const (
 	upstreamURL = "http://upstream.bench.test:9000"
 )
 
-// stubTransport answers every request with 200 and upstreamBody, without a socket. When
-// wantUser is set, a request without that X-Auth-User-Id gets 500, so a benchmark cannot
-// measure a path that skipped the identity headers.
-type stubTransport struct{ wantUser string }
+// stubTransport answers every request with 200 and upstreamBody, without a socket. With
+// identity set, a request without an X-Auth-User-Id of a SampleRecord gets 500, so a benchmark
+// cannot measure a path that skipped the session or the identity headers.
+type stubTransport struct{ identity bool }
 
 func (s stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	status := http.StatusOK
-	if s.wantUser != "" && r.Header.Get("X-Auth-User-Id") != s.wantUser {
+	if s.identity && !strings.HasPrefix(r.Header.Get("X-Auth-User-Id"), UserIDPrefix) {
 		status = http.StatusInternalServerError
 	}
 	return &http.Response{
@@ -117,6 +117,7 @@ const (
 // Prometheus observer, SQLite users) holding one live session.
 type benchGateway struct {
 	handler   http.Handler
+	store     *session.Store
 	cookie    string        // "name=value" of the live session
 	redisGets *atomic.Int64 // GET commands sent to Redis; nil for the memory store
 	cacheOn   bool          // Redis with the in-process session cache
@@ -154,14 +155,15 @@ func newBenchGateway(tb testing.TB, store sessionStore) *benchGateway {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = us.Close() })
-	rec := SampleRecord(1)
-	bg.handler = newGatewayHandler(tb, st, us, rec.UserID)
+	rec := SampleRecord(0)
+	bg.store = st
+	bg.handler = newGatewayHandler(tb, st, us)
 	bg.cookie = login(tb, st, rec)
 	bg.warm(tb)
 	return bg
 }
 
-func newGatewayHandler(tb testing.TB, st *session.Store, us *users.Store, wantUser string) http.Handler {
+func newGatewayHandler(tb testing.TB, st *session.Store, us *users.Store) http.Handler {
 	tb.Helper()
 	target, _ := url.Parse(upstreamURL)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,8 +173,10 @@ func newGatewayHandler(tb testing.TB, st *session.Store, us *users.Store, wantUs
 		OIDC: gateway.OIDCOptions{Issuer: "http://127.0.0.1:1/", ClientID: "authgate", ClientSecret: "unused",
 			Scopes: []string{"openid", "profile", "email"}, RolesClaim: "roles", GroupsClaim: "groups"},
 		CookieName: cookieName, SameSite: http.SameSiteLaxMode, Sessions: st, Users: us,
-		Routes:            []gateway.Route{{Route: upstream.Route{Name: "app", PathPrefix: "/", Target: target}}},
-		UpstreamTransport: stubTransport{wantUser: wantUser},
+		// Timeout as config's routes[].timeout default: Serve arms a header deadline per request.
+		Routes: []gateway.Route{{Route: upstream.Route{Name: "app", PathPrefix: "/", Target: target,
+			Timeout: 30 * time.Second}}},
+		UpstreamTransport: stubTransport{identity: true},
 		Logger:            slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Observer:          metrics.New(prometheus.NewRegistry()),
 	})

@@ -304,6 +304,19 @@ func maxLatency(samples []sample) time.Duration { return percentile(samples, 1) 
 // countGoroutines counts the goroutines of this process except those of the test's fault
 // tools (fixture.TCPProxy), whose number follows the connections they carry, not the gateway.
 func countGoroutines() int {
+	n, _ := goroutines()
+	return n
+}
+
+// busyGoroutines is countGoroutines less the goroutines of idle keep-alive HTTP connections
+// (client read/write loops, server connections waiting for the next request): their number
+// follows the connection pools, bounded by the concurrency, while a leak shows up here.
+func busyGoroutines() (busy, idleConns int) {
+	n, idle := goroutines()
+	return n - idle, idle
+}
+
+func goroutines() (total, idleConns int) {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -313,13 +326,17 @@ func countGoroutines() int {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.TrimSpace(g) != "" && !strings.Contains(g, "fixture.(*TCPProxy)") {
-			count++
+		if strings.TrimSpace(g) == "" || strings.Contains(g, "fixture.(*TCPProxy)") {
+			continue
+		}
+		total++
+		if strings.Contains(g, "net/http.(*persistConn).readLoop") || strings.Contains(g, "net/http.(*persistConn).writeLoop") ||
+			(strings.Contains(g, "net/http.(*conn).readRequest") && strings.Contains(g, "net/http.(*conn).serve")) {
+			idleConns++
 		}
 	}
-	return count
+	return total, idleConns
 }
 
 // idleGoroutines warms the gateway up with a short burst of shots from 8 workers (so its

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,6 +136,8 @@ func TestRedisSlow(t *testing.T) {
 	steady := countGoroutines()
 	slowAt := l.now()
 	px.SetDelay(2500 * time.Millisecond)
+	impatient := make(chan []int, 1)
+	go func() { impatient <- impatientClients(rg.URL, live, 20, 10) }()
 	peak := watchGoroutines(4 * time.Second)
 	fastAt := l.now()
 	px.SetDelay(0)
@@ -147,9 +150,11 @@ func TestRedisSlow(t *testing.T) {
 	time.Sleep(time.Second)
 	samples := l.stop()
 
-	logBuckets(t, samples)
 	expectSafe(t, samples)
 	expectStatuses(t, "before", within(samples, 0, slowAt), normal, 20)
+	if st := <-impatient; len(st) != 0 {
+		t.Errorf("impatient clients got answers they should not: %v", st)
+	}
 	slow := within(samples, slowAt+50*time.Millisecond, fastAt)
 	expectStatuses(t, "Redis slow", slow, map[string][]int{
 		"live": {http.StatusOK, http.StatusServiceUnavailable}, "revoked": {http.StatusServiceUnavailable},
@@ -178,6 +183,33 @@ func TestRedisSlow(t *testing.T) {
 	}
 	t.Logf("slow Redis (2.5s per packet) for %v: p50 %v p99 %v max %v; recovered %v after; goroutines idle %d, steady %d, peak %d, end %d; %s",
 		fastAt-slowAt, percentile(slow, .5), percentile(slow, .99), maxLatency(slow), rec, idle, steady, peak, end, tally(slow))
+}
+
+// impatientClients sends rounds of n concurrent requests of live sessions that give up after
+// 100ms, as browsers and load balancers with short timeouts do while Redis is slow, and
+// returns any status that is neither 200 nor 503 (most of them get no answer at all).
+func impatientClients(base string, live []testSession, n, rounds int) []int {
+	var mu sync.Mutex
+	var odd []int
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			s := live[(r*n+i)%len(live)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, _ := sendOne(base, shot{kind: "live", user: s.user, method: http.MethodGet, path: "/app/x", cookie: s.cookie},
+					100*time.Millisecond)
+				if st != 0 && st != http.StatusOK && st != http.StatusServiceUnavailable {
+					mu.Lock()
+					odd = append(odd, st)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return odd
 }
 
 // status sends a GET with the given Accept and returns the status. user is the user id of the

@@ -94,8 +94,9 @@ func reset(c net.Conn) {
 // /refused/ to a port where nothing listens. Route timeouts: /hang/ 500ms, the others 2s.
 type upstreamRig struct {
 	*rig
-	up   *faulty
-	user testSession
+	up     *faulty
+	user   testSession
+	client *http.Client // for single requests: no test waits for an answer forever
 }
 
 const hangTimeout = 500 * time.Millisecond
@@ -125,7 +126,7 @@ func startUpstreamRig(t *testing.T) *upstreamRig {
 	}
 	rg := startRig(t, rigOptions{routes: routes})
 	rg.guard = gd
-	ur := &upstreamRig{rig: rg, up: up}
+	ur := &upstreamRig{rig: rg, up: up, client: &http.Client{Timeout: 10 * time.Second}}
 	ur.user = rg.mint(t, "up", 1)[0]
 	return ur
 }
@@ -172,14 +173,14 @@ func TestUpstreamFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			from := l.now()
+			from, start := l.now(), time.Now()
 			var wg sync.WaitGroup
 			for i := 0; i < tt.parallel; i++ {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					start := time.Now()
-					resp, err := http.DefaultClient.Do(ur.request(context.Background(), tt.path))
+					resp, err := ur.client.Do(ur.request(context.Background(), tt.path))
 					if err != nil {
 						t.Errorf("%s: %v", tt.path, err)
 						return
@@ -196,6 +197,7 @@ func TestUpstreamFaults(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			time.Sleep(time.Until(start.Add(400 * time.Millisecond))) // a window with enough healthy requests
 			others := within(l.snapshot(), from, l.now())
 			expectStatuses(t, "the healthy route meanwhile", others, normal, 5)
 			if p := percentile(others, .99); p > 500*time.Millisecond {
@@ -216,7 +218,7 @@ func TestUpstreamFaults(t *testing.T) {
 func TestUpstreamResetMidBody(t *testing.T) {
 	ur := startUpstreamRig(t)
 	for i := 0; i < 5; i++ {
-		resp, err := http.DefaultClient.Do(ur.request(context.Background(), "/reset/x"))
+		resp, err := ur.client.Do(ur.request(context.Background(), "/reset/x"))
 		if err != nil {
 			continue // also fine: the gateway may reset the client connection
 		}
@@ -226,7 +228,7 @@ func TestUpstreamResetMidBody(t *testing.T) {
 			t.Errorf("reset mid-body: read %d bytes, err %v; want an error before 1 MiB", n, err)
 		}
 	}
-	resp, err := http.DefaultClient.Do(ur.request(context.Background(), "/app/after"))
+	resp, err := ur.client.Do(ur.request(context.Background(), "/app/after"))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the resets: %v %v", resp, err)
 	}
@@ -271,8 +273,10 @@ func TestUpstreamHugeBody(t *testing.T) {
 			}
 		}
 	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(ur.request(context.Background(), fmt.Sprintf("/stream/x?n=%d", size)))
+	resp, err := http.DefaultClient.Do(ur.request(ctx, fmt.Sprintf("/stream/x?n=%d", size)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +311,7 @@ func TestClientDropsMidResponse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			tr := &http.Transport{}
 			defer tr.CloseIdleConnections()

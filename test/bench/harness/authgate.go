@@ -27,6 +27,7 @@ type gatewaySetup struct {
 	secret                []byte // the session secret (raw bytes; base64 in the environment)
 	clientSecret          string
 	logLevel              string
+	env                   []string // extra environment
 }
 
 // configYAML is the authgate.yaml of the run: the keys a user would write.
@@ -69,6 +70,7 @@ func startAuthgate(ctx context.Context, bin, out, cpus string, g *gatewaySetup) 
 		"AUTHGATE_OIDC_CLIENT_SECRET=" + g.clientSecret,
 		"AUTHGATE_SESSION_SECRETS=" + base64.StdEncoding.EncodeToString(g.secret),
 	}
+	env = append(env, g.env...)
 	p, stdout, err := startProc("authgate", out, command(cpus, bin, "serve", "--config", path), env)
 	if err != nil {
 		return nil, err

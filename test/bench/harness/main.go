@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -73,6 +74,8 @@ type config struct {
 	postgresURL   string
 	logLevel      string
 	wrk           string
+	gatewayEnv    []string // extra environment of the authgate process (GOGC, GOMEMLIMIT, GODEBUG)
+	revision      string   // source revision, for the report
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -100,6 +103,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		"Postgres maintenance URL; a database authgate_bench_<random> is created and dropped")
 	fs.StringVar(&c.logLevel, "log-level", "info", "authgate server.log_level (info writes one access line per request)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
+	fs.StringVar(&c.revision, "revision", "", "source revision of the binary, for the report")
+	fs.Func("gateway-env", "`NAME=value` added to authgate's environment (repeatable), e.g. GOMEMLIMIT=48MiB",
+		func(v string) error {
+			if !strings.Contains(v, "=") {
+				return fmt.Errorf("want NAME=value")
+			}
+			c.gatewayEnv = append(c.gatewayEnv, v)
+			return nil
+		})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

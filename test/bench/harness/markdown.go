@@ -3,15 +3,17 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // markdown renders the results and the issue-8 targets.
 func (r *results) markdown(c *config) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("## authgate load harness\n\nMachine: %s.\n", r.machine)
+	p("## authgate load harness\n\nMachine: %s.\nBinary: %s, source %s.\n", r.machine, r.version, c.revision)
 	p("Proxies pinned to CPU %q, wrk/devidp/upstream to CPU %q; Redis and Postgres unpinned. "+
-		"authgate log_level %s (one JSON access line per request to a file).\n\n", c.proxyCPU, c.loadCPU, c.logLevel)
+		"authgate log_level %s (one JSON access line per request to a file); extra authgate environment: %q.\n\n",
+		c.proxyCPU, c.loadCPU, c.logLevel, c.gatewayEnv)
 	r.throughputTable(p, c)
 	r.latencyTable(p)
 	r.memoryTables(p)
@@ -96,11 +98,14 @@ func (r *results) loginTable(p func(string, ...any)) {
 	}
 	rate := float64(l.ok) / l.elapsed.Seconds()
 	p("### Login throughput (%d clients, %s; /.auth/login → devidp form GET+POST → /.auth/callback)\n\n", l.workers, l.elapsed.Round(1e6))
-	p("| logins/s | ok | failed | p50 | p99 | authgate CPU ms/login | devidp CPU ms/login | authgate CPU use | devidp CPU use |\n|---|---|---|---|---|---|---|---|---|\n")
-	sec := l.elapsed.Seconds()
-	p("| %.0f | %d | %d | %s | %s | %.2f | %.2f | %.0f%% | %.0f%% |\n\n", rate, l.ok, l.failed,
-		l.p50.Round(10e3), l.p99.Round(10e3), float64(l.gwCPU.Microseconds())/1000/float64(max(l.ok, 1)),
-		float64(l.idpCPU.Microseconds())/1000/float64(max(l.ok, 1)), l.gwCPU.Seconds()/sec*100, l.idpCPU.Seconds()/sec*100)
+	p("| logins/s | ok | failed | p50 | p99 | CPU ms/login: authgate | devidp | login clients | Redis | CPU use: authgate | devidp + clients |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sec, n := l.elapsed.Seconds(), float64(max(l.ok, 1))
+	perLogin := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
+	p("| %.0f | %d | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% |\n\n", rate, l.ok, l.failed,
+		l.p50.Round(10e3), l.p99.Round(10e3), perLogin(l.gwCPU), perLogin(l.idpCPU), perLogin(l.selfCPU),
+		perLogin(l.redisCPU), l.gwCPU.Seconds()/sec*100, (l.idpCPU+l.selfCPU).Seconds()/sec*100)
+	p("authgate alone would do about **%.0f logins/s per CPU** at this CPU cost (Postgres not counted).\n\n",
+		1000/perLogin(l.gwCPU))
 }
 
 func (r *results) targets(p func(string, ...any), c *config) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -47,6 +49,9 @@ func (h *harness) latency(ctx context.Context) error {
 // rssUnderLoad drives -rss-c connections with a random seeded session per request against
 // the gateway (and the bare proxy for reference) and records the peak RSS.
 func (h *harness) rssUnderLoad(ctx context.Context) error {
+	if h.cookies == "" || h.c.rssConns <= 0 {
+		return nil // needs the seeded sessions
+	}
 	for _, m := range h.modes() {
 		if m.name == "authgate" {
 			continue // the hot-session mode; the seeded mode is the realistic one here
@@ -69,6 +74,9 @@ func (h *harness) rssUnderLoad(ctx context.Context) error {
 // logins runs full logins with -login-workers clients and reads the CPU time the gateway and
 // devidp spent on them.
 func (h *harness) logins(ctx context.Context) error {
+	if h.c.loginDur <= 0 || h.c.loginWorkers <= 0 {
+		return nil
+	}
 	l := newLoginClient(h.gwURL, h.c.loginWorkers*2)
 	if _, err := l.login(ctx, "user0", "pw0"); err != nil { // discovery, first connections
 		return err
@@ -81,13 +89,17 @@ func (h *harness) logins(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	self0, _ := cpuTime(os.Getpid())
+	rcpu0 := redisCPU(ctx, h.rdb)
 	r := loginLoad(ctx, l, h.c.loginWorkers, h.c.loginUsers, h.c.loginDur)
 	gw1, err1 := cpuTime(h.gw.pid())
 	idp1, err2 := cpuTime(h.idp.pid())
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("cpu time after the logins: %v %v", err1, err2)
+	self1, err3 := cpuTime(os.Getpid())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("cpu time after the logins: %w", err)
 	}
-	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, workers: h.c.loginWorkers}
+	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, selfCPU: self1 - self0,
+		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, workers: h.c.loginWorkers}
 	h.logf("logins: %d ok, %d failed in %s (%.0f/s); first error: %s", r.ok, r.failed,
 		r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.firstErr)
 	if r.ok == 0 {

@@ -37,12 +37,15 @@ func (s sample) util() float64 {
 type loginSample struct {
 	loginResult
 	gwCPU, idpCPU time.Duration
+	selfCPU       time.Duration // the login clients (this process)
+	redisCPU      time.Duration
 	workers       int
 }
 
 // results is everything a run measured.
 type results struct {
 	machine      string
+	version      string // `authgate version`
 	tokenLens    [3]int
 	sessions     int
 	seedTime     time.Duration
@@ -66,8 +69,23 @@ func machineInfo() string {
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	return fmt.Sprintf("%d CPUs (nproc), %s, %s; load average at start %s", runtime.NumCPU(), model,
+	return fmt.Sprintf("%d CPUs online, %s, %s; load average at start %s", onlineCPUs(), model,
 		runtime.Version(), strings.Join(strings.Fields(string(load))[:3], " "))
+}
+
+// onlineCPUs counts the machine's CPUs (runtime.NumCPU sees only this process's affinity).
+func onlineCPUs() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, _, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "processor" {
+			n++
+		}
+	}
+	return n
 }
 
 // agg summarises the samples of one mode.

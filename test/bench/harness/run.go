@@ -103,6 +103,9 @@ func (h *harness) preflight(ctx context.Context) error {
 	}
 	h.defer_(func() { _ = h.rdb.FlushDB(context.Background()).Err() })
 	h.res.machine = machineInfo()
+	if v, err := exec.CommandContext(ctx, h.c.authgate, "version").Output(); err == nil {
+		h.res.version = strings.TrimSpace(string(v))
+	}
 	var err error
 	h.summary, h.cookiesL, err = writeWrkScripts(h.c.out)
 	return err
@@ -157,7 +160,7 @@ func (h *harness) startGateway(ctx context.Context) error {
 	}
 	g := &gatewaySetup{url: "http://" + addr, issuer: issuer, upstream: h.up.url,
 		redisURL: fmt.Sprintf("redis://%s/%d", h.c.redisAddr, h.c.redisDB), dbURL: dbURL,
-		secret: randomBytes(32), clientSecret: clientSecret, logLevel: h.c.logLevel}
+		secret: randomBytes(32), clientSecret: clientSecret, logLevel: h.c.logLevel, env: h.c.gatewayEnv}
 	if h.gw, err = startAuthgate(ctx, h.c.authgate, h.c.out, h.c.proxyCPU, g); err != nil {
 		return err
 	}

@@ -1,0 +1,282 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/authgate/authgate/session"
+	"github.com/authgate/authgate/test/fixture"
+)
+
+// TestGatewayOnRedisCluster runs two gateway instances on a real Redis Cluster, each with its
+// own ClusterClient: login, identity on every instance, identity JWTs signed with keys shared
+// through the Cluster, one token refresh for concurrent requests, revocation by every path
+// refused on the other instance within a second, and the ops listings.
+func TestGatewayOnRedisCluster(t *testing.T) {
+	addrs := startCluster(t)
+	d := deploy(t, deployOptions{n: 2, client: clusterClients(addrs), refreshSkew: 100 * time.Millisecond})
+
+	t.Run("login and identity on every instance", func(t *testing.T) {
+		client, rec := d.login(t, "alice")
+		if rec.UserID == "" || rec.AccessToken == "" || rec.RefreshToken == "" || rec.IdPSessionID == "" {
+			t.Fatalf("session record incomplete: user %q, tokens %t/%t, sid %t", rec.UserID,
+				rec.AccessToken != "", rec.RefreshToken != "", rec.IdPSessionID != "")
+		}
+		for i, g := range d.inst {
+			resp, body := do(t, client, http.MethodGet, g.URL+"/dashboard", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
+			}
+			got, _ := d.echo.Last()
+			if v := got.Header.Get("X-Auth-User-Id"); v != rec.UserID {
+				t.Errorf("instance %d sent X-Auth-User-Id %q, want %q", i, v, rec.UserID)
+			}
+			if v := got.Header.Get("X-Auth-Email"); v == "" {
+				t.Errorf("instance %d sent no X-Auth-Email", i)
+			}
+		}
+	})
+
+	t.Run("identity JWT keys shared through the cluster", func(t *testing.T) {
+		client, rec := d.login(t, "alice")
+		var kids []string
+		for i, g := range d.inst {
+			if resp, body := do(t, client, http.MethodGet, g.URL+"/jwt/me", nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
+			}
+			got, _ := d.echo.Last()
+			other := d.inst[1-i] // the other instance publishes the key that signed it
+			sub, kid := verifyIdentity(t, other.URL+"/.auth/jwks.json", got.Header.Get("X-Auth-Identity"), d.inst[0].URL)
+			if sub != rec.UserID {
+				t.Errorf("instance %d: X-Auth-Identity sub %q, want %q", i, sub, rec.UserID)
+			}
+			kids = append(kids, kid)
+		}
+		if kids[0] != kids[1] {
+			t.Errorf("instances signed with different keys %q and %q", kids[0], kids[1])
+		}
+	})
+
+	t.Run("one token refresh for concurrent requests on both instances", func(t *testing.T) {
+		testOneRefresh(t, d)
+	})
+
+	t.Run("revocation refused on the other instance within a second", func(t *testing.T) {
+		testRevocations(t, d)
+	})
+
+	t.Run("back-channel logout", func(t *testing.T) {
+		testBackchannel(t, addrs)
+	})
+
+	t.Run("ops listings", func(t *testing.T) {
+		_, a1 := d.login(t, "bob")
+		_, a2 := d.login(t, "bob")
+		list, err := d.inst[1].sessions.ListUser(context.Background(), a1.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := handlesOf(list)
+		if !slices.Contains(got, a1.Handle) || !slices.Contains(got, a2.Handle) {
+			t.Errorf("ListUser = %v, want both %s and %s", got, a1.Handle, a2.Handle)
+		}
+		for _, rec := range list {
+			if rec.AccessToken != "" || rec.RefreshToken != "" || rec.IDToken != "" {
+				t.Errorf("ListUser returned tokens of %s", rec.Handle)
+			}
+		}
+		all, err := d.inst[1].sessions.List(context.Background(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := handlesOf(all); !slices.Contains(h, a1.Handle) || !slices.Contains(h, a2.Handle) {
+			t.Errorf("List (%d sessions) misses %s or %s", len(h), a1.Handle, a2.Handle)
+		}
+	})
+}
+
+// startCluster is fixture.StartRedisCluster, logged.
+func startCluster(t *testing.T) []string {
+	t.Helper()
+	start := time.Now()
+	addrs := fixture.StartRedisCluster(t)
+	t.Logf("redis cluster %v up in %v", addrs, time.Since(start).Round(time.Millisecond))
+	return addrs
+}
+
+func handlesOf(recs []*session.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Handle
+	}
+	return out
+}
+
+// verifyIdentity checks token as an upstream does (ES256, kid from the JWKS at jwksURL, iss,
+// exp) and returns its subject and key id.
+func verifyIdentity(t *testing.T, jwksURL, token, issuer string) (sub, kid string) {
+	t.Helper()
+	resp, body := do(t, http.DefaultClient, http.MethodGet, jwksURL, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("JWKS: %d", resp.StatusCode)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(body), &set); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatalf("X-Auth-Identity: %v", err)
+	}
+	kid = tok.Headers[0].KeyID
+	keys := set.Key(kid)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in the JWKS", kid)
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(keys[0].Key, &claims); err != nil {
+		t.Fatalf("X-Auth-Identity signature: %v", err)
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: issuer, Time: time.Now()}, 0); err != nil {
+		t.Fatalf("X-Auth-Identity claims: %v", err)
+	}
+	return claims.Subject, kid
+}
+
+// testOneRefresh: 20 requests of a session whose access token has expired, spread over both
+// instances, cause exactly one refresh at the IdP (the lock and the Update go through the
+// Cluster), and all of them reach the upstream with the new token.
+func testOneRefresh(t *testing.T, d *deployment) {
+	client, rec := d.login(t, "alice")
+	before := d.op.Provider.RefreshCount()
+	// The new token's expiry (real time + expires_in, rounded down to the second) must fall
+	// after the frozen instant, so let more than a second pass first.
+	time.Sleep(1100 * time.Millisecond)
+	d.clock.Freeze(rec.TokenExpiry)
+	defer d.clock.Freeze(time.Time{})
+
+	const n = 20
+	status := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", d.inst[i%2].URL, i), nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			status[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, s := range status {
+		if s != http.StatusOK {
+			t.Errorf("request %d: status %d", i, s)
+		}
+	}
+	if got := d.op.Provider.RefreshCount() - before; got != 1 {
+		t.Errorf("refreshes at the IdP = %d, want exactly 1", got)
+	}
+	cur, err := d.inst[1].sessions.Lookup(context.Background(), rec.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.AccessToken == rec.AccessToken || cur.RefreshToken == rec.RefreshToken || !cur.TokenExpiry.After(rec.TokenExpiry) {
+		t.Fatal("session tokens were not replaced")
+	}
+	seen := 0
+	for _, got := range d.echo.All() {
+		if strings.HasPrefix(got.Path, "/token/") && got.Header.Get("Authorization") == "Bearer "+cur.AccessToken {
+			seen++
+		}
+	}
+	if seen != n {
+		t.Errorf("upstream saw %d requests with the new access token, want %d", seen, n)
+	}
+}
+
+// testRevocations: however a session ends on instance 0 or through instance 1's store, the
+// next request on every instance (both had it cached) is unauthenticated, within a second.
+func testRevocations(t *testing.T, d *deployment) {
+	ctx := context.Background()
+	other := d.inst[1].sessions
+	count := func(n int, err error) error {
+		if err == nil && n != 1 {
+			err = fmt.Errorf("revoked %d sessions, want 1", n)
+		}
+		return err
+	}
+	tests := []struct {
+		name   string
+		revoke func(client *http.Client, rec *session.Record) error
+	}{
+		{name: "logout on instance 0", revoke: func(client *http.Client, _ *session.Record) error {
+			resp, body := do(t, client, http.MethodPost, d.inst[0].URL+"/.auth/logout", map[string]string{"Origin": d.inst[0].URL})
+			if resp.StatusCode != http.StatusSeeOther {
+				return fmt.Errorf("logout: %d %s", resp.StatusCode, body)
+			}
+			return nil
+		}},
+		{name: "Revoke", revoke: func(_ *http.Client, rec *session.Record) error { return other.Revoke(ctx, rec.Handle) }},
+		{name: "RevokeUser", revoke: func(_ *http.Client, rec *session.Record) error {
+			n, err := other.RevokeUser(ctx, rec.UserID)
+			if err == nil && n < 1 {
+				err = fmt.Errorf("RevokeUser ended %d sessions", n)
+			}
+			return err
+		}},
+		{name: "RevokeIdPSession (back-channel logout with sid)", revoke: func(_ *http.Client, rec *session.Record) error {
+			return count(other.RevokeIdPSession(ctx, rec.Issuer, rec.IdPSessionID))
+		}},
+		{name: "RevokeSubject (back-channel logout with sub)", revoke: func(_ *http.Client, rec *session.Record) error {
+			n, err := other.RevokeSubject(ctx, rec.Issuer, rec.Subject)
+			if err == nil && n < 1 {
+				err = fmt.Errorf("RevokeSubject ended %d sessions", n)
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, rec := d.login(t, "bob")
+			for i, g := range d.inst { // every instance serves (and caches) it first
+				if resp, _ := do(t, client, http.MethodGet, g.URL+"/x", nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("instance %d before revocation: %d", i, resp.StatusCode)
+				}
+			}
+			replay := d.replayClient(t, client)
+			if err := tt.revoke(client, rec); err != nil {
+				t.Fatal(err)
+			}
+			revoked := time.Now()
+			for i, g := range d.inst {
+				resp, body := do(t, replay, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("instance %d after revocation: %d %s", i, resp.StatusCode, body)
+				}
+			}
+			if took := time.Since(revoked); took > time.Second {
+				t.Errorf("revocation took %v to reach every instance", took)
+			}
+			if d.alive(t, rec.Handle) {
+				t.Error("the session record survived")
+			}
+			if list, err := other.ListUser(ctx, rec.UserID); err != nil || slices.Contains(handlesOf(list), rec.Handle) {
+				t.Errorf("ListUser after revocation still names it (err %v)", err)
+			}
+		})
+	}
+}

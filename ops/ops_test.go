@@ -103,6 +103,7 @@ func TestReadyz(t *testing.T) {
 	tests := []struct {
 		name       string
 		ready      checks
+		query      string
 		wantStatus int
 		want       map[string]string
 	}{
@@ -123,6 +124,12 @@ func TestReadyz(t *testing.T) {
 		{name: "checks run in parallel", ready: checks{"a": meet, "b": meet},
 			wantStatus: 200, want: map[string]string{"a": "ok", "b": "ok"}},
 		{name: "no checks", ready: nil, wantStatus: 200, want: map[string]string{}},
+		{name: "subset: database down but only redis asked", ready: checks{"redis": st.Ping, "database": deadUsers.Ping},
+			query: "?check=redis", wantStatus: 200, want: map[string]string{"redis": "ok"}},
+		{name: "subset naming the failing check", ready: checks{"redis": deadSessions.Ping, "database": us.Ping},
+			query: "?check=redis", wantStatus: 503, want: map[string]string{"redis": "unavailable"}},
+		{name: "unknown check name", ready: checks{"redis": st.Ping},
+			query: "?check=nope", wantStatus: 400, want: map[string]string{"error": "unknown_check", "message": "No readiness check has this name."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +139,7 @@ func TestReadyz(t *testing.T) {
 			}
 			s.readyTimeout = 500 * time.Millisecond
 			w := httptest.NewRecorder()
-			s.routes().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			s.routes().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz"+tt.query, nil))
 			var got map[string]string
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 				t.Fatalf("body %q: %v", w.Body, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -11,10 +12,20 @@ import (
 // with {"<name>":"ok",...} when all pass, else 503 with the failing ones "unavailable". The
 // reason is logged, not returned.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	only := r.URL.Query()["check"] // ?check=redis: a subset, e.g. for a Kubernetes readiness probe
+	for _, name := range only {
+		if _, ok := s.ready[name]; !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown_check", "message": "No readiness check has this name."})
+			return
+		}
+	}
 	results := make(map[string]string, len(s.ready))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, check := range s.ready {
+		if len(only) > 0 && !slices.Contains(only, name) {
+			continue
+		}
 		wg.Go(func() {
 			err := s.runCheck(r.Context(), check)
 			mu.Lock()

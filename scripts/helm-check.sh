@@ -140,7 +140,7 @@ expect default "args serve --config /etc/authgate/authgate.yaml" "$C | .args == 
 expect default "ports http 8080, ops 9091" "$C | [.ports[] | {(.name): .containerPort}] | add == {http: 8080, ops: 9091}"
 expect default "startup and liveness probes GET /healthz on ops" \
   "$C | [.startupProbe.httpGet, .livenessProbe.httpGet] | all(. == {path: \"/healthz\", port: \"ops\"})"
-expect default "readiness probe GET /readyz on ops" "$C | .readinessProbe.httpGet == {path: \"/readyz\", port: \"ops\"}"
+expect default "readiness probe GET /readyz on ops" "$C | .readinessProbe.httpGet == {path: \"/readyz?check=redis\", port: \"ops\"}"
 expect default "checksum annotations on config and secret" \
   "$D | .spec.template.metadata.annotations | (.\"checksum/config\" | test(\"^[0-9a-f]{64}\$\")) and (.\"checksum/secret\" | test(\"^[0-9a-f]{64}\$\"))"
 expect default "runAsNonRoot, readOnlyRootFilesystem, no privilege escalation, drop ALL" \

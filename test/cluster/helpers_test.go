@@ -262,3 +262,29 @@ func clusterClients(addrs []string) newClient {
 func sentinelClients(sentinelAddr, master string) newClient {
 	return func() redis.UniversalClient { return fixture.NewRedisSentinelClient(sentinelAddr, master) }
 }
+
+// revocationBound is how soon a revoked session must be refused on every instance (SPEC:
+// "revocation on one takes effect on all within a second"). Invalidation by pub/sub usually
+// takes a millisecond, but a request may reach an instance just before its subscriber
+// goroutine has applied the message, so the check polls.
+const revocationBound = time.Second
+
+// expectRefused polls every instance with client until each answers 401, and fails the test
+// for an instance that still serves the session revocationBound after revoked.
+func (d *deployment) expectRefused(t *testing.T, client *http.Client, revoked time.Time) {
+	t.Helper()
+	for i, g := range d.inst {
+		for {
+			resp, body := do(t, client, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+			if resp.StatusCode != http.StatusOK || time.Since(revoked) > revocationBound {
+				t.Errorf("instance %d %v after revocation: %d %s, want 401", i, time.Since(revoked).Round(time.Millisecond), resp.StatusCode, body)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("revocation refused on every instance after %v", time.Since(revoked).Round(time.Millisecond))
+}

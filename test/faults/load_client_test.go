@@ -332,7 +332,7 @@ func goroutines() (total, idleConns int) {
 		}
 		total++
 		if strings.Contains(g, "net/http.(*persistConn).readLoop") || strings.Contains(g, "net/http.(*persistConn).writeLoop") ||
-			(strings.Contains(g, "net/http.(*conn).readRequest") && strings.Contains(g, "net/http.(*conn).serve")) {
+			(strings.Contains(g, "net/http.(*conn).serve") && !strings.Contains(g, "ServeHTTP")) {
 			idleConns++
 		}
 	}

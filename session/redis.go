@@ -72,6 +72,22 @@ func newRedisBackend(c redis.UniversalClient, timeout time.Duration) *redisBacke
 		casScript: redis.NewScript(casLua), delScript: redis.NewScript(delIfEqualLua)}
 }
 
+// errReplicaReads refuses a Cluster client that may read from replicas.
+var errReplicaReads = errors.New("session: a Redis Cluster client must read from masters only " +
+	"(read_only, route_by_latency and route_randomly serve revoked sessions from lagging replicas)")
+
+// checkClient refuses clients the Store cannot be correct on: a Cluster client that routes
+// reads to replicas could load a session (or a login flow, a lock) that was already revoked
+// (or taken, or released) on the master, and cache it again after the invalidation.
+func checkClient(c redis.UniversalClient) error {
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		if o := cc.Options(); o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
+			return errReplicaReads
+		}
+	}
+	return nil
+}
+
 func (r *redisBackend) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.timeout)
 }

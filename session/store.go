@@ -91,13 +91,17 @@ type Store struct {
 
 var _ sessions.Store = (*Store)(nil)
 
-// NewRedis returns a Store on client (single node, Sentinel or Cluster) and starts the
+// NewRedis returns a Store on client (single node, Sentinel or Cluster; a Cluster client that
+// reads from replicas is refused, see checkClient) and starts the
 // invalidation subscription of its session cache (see Options.CacheTTL), which holds one
 // connection of client. The caller owns the client: it configures its pool and timeouts, calls
 // Store.Close when the Store is no longer used, then closes the client.
 func NewRedis(client redis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("session: nil redis client")
+	}
+	if err := checkClient(client); err != nil {
+		return nil, err
 	}
 	o, err := opts.withDefaults()
 	if err != nil {

@@ -301,16 +301,11 @@ func percentile(samples []sample, q float64) time.Duration {
 
 func maxLatency(samples []sample) time.Duration { return percentile(samples, 1) }
 
-// countGoroutines counts the goroutines of this process except those of the test's fault
-// tools (fixture.TCPProxy), whose number follows the connections they carry, not the gateway.
-func countGoroutines() int {
-	n, _ := goroutines()
-	return n
-}
-
-// busyGoroutines is countGoroutines less the goroutines of idle keep-alive HTTP connections
-// (client read/write loops, server connections waiting for the next request): their number
-// follows the connection pools, bounded by the concurrency, while a leak shows up here.
+// busyGoroutines counts the goroutines of this process except those of idle keep-alive HTTP
+// connections (client read/write loops, server connections not in a handler), whose number
+// follows the connection pools (bounded by the concurrency), and those of the test's fault
+// tools (fixture.TCPProxy). A leak, or requests piling up, shows up here. idleConns is the
+// number of idle-connection goroutines left out.
 func busyGoroutines() (busy, idleConns int) {
 	n, idle := goroutines()
 	return n - idle, idle
@@ -339,15 +334,16 @@ func goroutines() (total, idleConns int) {
 	return total, idleConns
 }
 
-// idleGoroutines warms the gateway up with a short burst of shots from 8 workers (so its
-// upstream connections exist), lets it go idle and returns countGoroutines.
+// idleGoroutines warms the gateway up with a short burst of shots from 8 workers, lets it go
+// idle and returns busyGoroutines.
 func idleGoroutines(t *testing.T, base string, shots []shot) int {
 	t.Helper()
 	l := startLoad(t, base, shots, loadOptions{workers: 8, maxRequests: 400, maxTime: 2 * time.Second})
 	time.Sleep(300 * time.Millisecond)
 	l.stop()
 	time.Sleep(200 * time.Millisecond)
-	return countGoroutines()
+	n, _ := busyGoroutines()
+	return n
 }
 
 // notKind returns the samples whose kind is none of kinds.
@@ -361,21 +357,22 @@ func notKind(samples []sample, kinds ...string) []sample {
 	return out
 }
 
-// watchGoroutines samples countGoroutines every 100ms for d and returns the highest count.
+// watchGoroutines samples busyGoroutines every 100ms for d and returns the highest count.
 func watchGoroutines(d time.Duration) int {
 	peak := 0
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		peak = max(peak, countGoroutines())
+		n, _ := busyGoroutines()
+		peak = max(peak, n)
 	}
 	return peak
 }
 
-// settleGoroutines waits up to d for the goroutine count to come back to at most
-// baseline+margin and returns the last count seen.
+// settleGoroutines waits up to d for busyGoroutines to come back to at most baseline+margin
+// and returns the last count seen.
 func settleGoroutines(baseline, margin int, d time.Duration) (int, bool) {
-	n := countGoroutines()
+	n, _ := busyGoroutines()
 	_, ok := waitFor(d, func() bool {
-		n = countGoroutines()
+		n, _ = busyGoroutines()
 		return n <= baseline+margin
 	})
 	return n, ok

@@ -71,8 +71,8 @@ func TestRedisRestartMidTraffic(t *testing.T) {
 				t.Errorf("slowest answer while Redis was down: %v, want < 3s", d)
 			}
 			rec, ok, stable := recoveryOf(samples, started, okStatus)
-			if !ok || !stable {
-				t.Errorf("recovery: ok=%v stable=%v (after: %s)", ok, stable, tally(within(samples, started, l.now())))
+			if !ok || !stable || rec > 3*time.Second {
+				t.Errorf("recovery after %v: ok=%v stable=%v, want within 3s (after: %s)", rec, ok, stable, tally(within(samples, started, l.now())))
 			}
 			after := normal
 			if okStatus != http.StatusOK {
@@ -118,6 +118,9 @@ func probeDown(t *testing.T, rg *rig, alice *http.Client) {
 	}
 }
 
+// impatientTotal is how many requests TestRedisSlow's impatient clients send.
+const impatientTotal = 200
+
 // TestRedisSlow puts Redis behind a proxy that delays every packet far beyond the client
 // timeouts: every request still gets an answer quickly (503 fail closed, or 200 from a session
 // read a moment ago), goroutines do not pile up, and once Redis is fast again everything
@@ -133,11 +136,11 @@ func TestRedisSlow(t *testing.T) {
 	l := startLoad(t, rg.URL, shots,
 		loadOptions{workers: 8, pause: 5 * time.Millisecond, maxRequests: 40000, maxTime: 40 * time.Second})
 	time.Sleep(time.Second)
-	steady := countGoroutines()
+	steady := watchGoroutines(300 * time.Millisecond)
 	slowAt := l.now()
 	px.SetDelay(2500 * time.Millisecond)
 	impatient := make(chan []int, 1)
-	go func() { impatient <- impatientClients(rg.URL, live, 20, 10) }()
+	go func() { impatient <- impatientClients(rg.URL, live, impatientTotal/10, 10) }()
 	peak := watchGoroutines(4 * time.Second)
 	fastAt := l.now()
 	px.SetDelay(0)
@@ -167,17 +170,19 @@ func TestRedisSlow(t *testing.T) {
 	if d := maxLatency(samples); d > 3*time.Second {
 		t.Errorf("slowest answer %v, want < 3s", d)
 	}
-	if d := maxLatency(notKind(slow, "live", "revoked")); d > 500*time.Millisecond {
+	if d := maxLatency(notKind(slow, "live", "revoked")); d > time.Second {
 		t.Errorf("requests that need no session lookup took up to %v while Redis was slow", d)
 	}
 	rec, ok, stable := recoveryOf(samples, fastAt, http.StatusOK)
 	if !ok || !stable {
 		t.Errorf("recovery: ok=%v stable=%v (after: %s)", ok, stable, tally(within(samples, fastAt, l.now())))
 	}
-	if peak > steady+64 {
+	// Requests abandoned by impatient clients hold their goroutine until the store timeout
+	// (2s) at most: a bounded number, all gone once Redis is fast again.
+	if peak > steady+2*impatientTotal+32 {
 		t.Errorf("goroutines piled up while Redis was slow: %d at the peak, %d before", peak, steady)
 	}
-	end, settled := settleGoroutines(idle, 16, 10*time.Second)
+	end, settled := settleGoroutines(idle, 4, 10*time.Second)
 	if !settled {
 		t.Errorf("goroutines after the fault: %d, before the load: %d", end, idle)
 	}

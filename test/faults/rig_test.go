@@ -136,8 +136,8 @@ type logCounter struct {
 func newLogCounter() *logCounter { return &logCounter{msgs: map[string]int{}} }
 
 func (c *logCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler            { return c }
-func (c *logCounter) WithGroup(string) slog.Handler                 { return c }
+func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler           { return c }
+func (c *logCounter) WithGroup(string) slog.Handler                { return c }
 func (c *logCounter) Handle(_ context.Context, r slog.Record) error {
 	c.n.Add(1)
 	code := ""

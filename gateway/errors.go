@@ -59,6 +59,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	closeIfBodyUnread(w, r)
 	if wantsHTML(r) {
 		p := page{Title: http.StatusText(he.status), Message: he.msg, Code: he.code}
 		p.Link, p.LinkText = nextStep(he)
@@ -80,6 +81,16 @@ func nextStep(he *httpError) (link, text string) {
 		return "/", "Try again"
 	}
 	return "/", "Go to the home page"
+}
+
+// closeIfBodyUnread marks a refusal of a request whose body was not read with "Connection:
+// close". Otherwise net/http would first drain (up to 256 KiB of) the body before answering,
+// and a client that sends its body slowly, without a session, would hold the connection and
+// never get its 401.
+func closeIfBodyUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // writeJSON writes v as a JSON response.

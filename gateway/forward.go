@@ -83,6 +83,7 @@ func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
 // unauthenticated answers a request without a live session: browser navigations go to the
 // login with the current path as return_to, everything else gets 401 JSON.
 func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) error {
+	closeIfBodyUnread(w, r)
 	if !wantsHTML(r) {
 		g.challenge(w)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated"})

@@ -306,6 +306,7 @@ func (g *Gateway) rejectBearer(w http.ResponseWriter, r *http.Request, err error
 			"The identity provider's keys cannot be fetched. Please try again shortly.", be.err)
 	}
 	g.log.Info("bearer token rejected", "path", r.URL.Path, "reason", be.reason, "err", be.err)
+	closeIfBodyUnread(w, r)
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+be.reason+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": be.reason})

@@ -47,7 +47,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// buildAuthgate returns the authgate binary: $AUTHGATE_BIN, or one built from this tree.
+// buildAuthgate returns the authgate binary: $AUTHGATE_BIN, or one built from this tree
+// (CGO_ENABLED=0 go build -trimpath, as .ci/run and the Dockerfile build it).
 func buildAuthgate(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("AUTHGATE_BIN"); p != "" {
@@ -60,7 +61,9 @@ func buildAuthgate(t *testing.T) string {
 	out := filepath.Join(t.TempDir(), "authgate")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/authgate/authgate/cmd/authgate")
+	// The flags of .ci/run's static build, so that CI finds it in the build cache.
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "github.com/authgate/authgate/cmd/authgate")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build authgate: %v\n%s", err, b)
 	}

@@ -10,7 +10,10 @@
 //
 // Faults are made with private tools from package fixture (a redis-server subprocess, a TCP
 // proxy that cuts, stalls or slows a link); the machine's shared Redis and Postgres are never
-// stopped. Run with: go test -race -count=1 ./test/faults/
-// AUTHGATE_LOAD_DURATION (a Go duration, per load phase) lengthens the load test, and
-// AUTHGATE_LOAD_REPORT names a file that receives its figures.
+// stopped. Run with: go test -race -count=1 ./test/faults/ (about a minute on two cores).
+//
+// Environment: AUTHGATE_LOAD_DURATION (a Go duration, per load phase, default 4s) lengthens
+// the load test; AUTHGATE_LOAD_REPORT names a file that receives its figures as Markdown;
+// AUTHGATE_STREAM_MIB sets the size of the streamed body (default 500); AUTHGATE_BIN names an
+// authgate binary to use instead of building one for the client-abuse tests.
 package faults

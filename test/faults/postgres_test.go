@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +24,11 @@ func TestPostgresUnreachableDuringLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := fixture.StartTCPProxy(t, u.Host)
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	px := fixture.StartTCPProxy(t, target)
 	u.Host = px.Addr
 	st, err := users.Open(context.Background(), users.Options{URL: u.String()})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authgate/authgate/test/fixture"
 )
 
@@ -128,7 +130,9 @@ const impatientTotal = 200
 func TestRedisSlow(t *testing.T) {
 	shared, prefix := fixture.Redis(t) // the key prefix of this test; the shared Redis is never slowed
 	px := fixture.StartTCPProxy(t, shared.Options().Addr)
-	rg := startRig(t, rigOptions{store: redisStore(t, px.Addr, prefix)})
+	opts := *shared.Options() // same credentials and database, through the proxy, timeouts as cmd/authgate
+	opts.Addr, opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = px.Addr, 2*time.Second, time.Second, time.Second
+	rg := startRig(t, rigOptions{store: storeOn(t, redis.NewClient(&opts), prefix)})
 	live, revoked := rg.mint(t, "slow", 12), rg.mintRevoked(t, "revoked", 4)
 
 	shots := mixedShots(rg.URL, live, revoked)

@@ -59,17 +59,11 @@ func startGuard(t *testing.T) *guard {
 	return g
 }
 
-// allow registers a live session's identity; revoke withdraws it.
+// allow registers a live session's identity.
 func (g *guard) allow(userID, subject string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.live[userID] = subject
-}
-
-func (g *guard) revoke(userID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.live, userID)
 }
 
 func (g *guard) violations() []string {

@@ -207,8 +207,8 @@ func TestUpstreamFaults(t *testing.T) {
 	}
 	samples := l.stop()
 	expectSafe(t, samples)
-	if n := ur.up.active.Load(); n != 0 {
-		t.Errorf("%d upstream requests still running after their 504", n)
+	if _, ok := waitFor(2*time.Second, func() bool { return ur.up.active.Load() == 0 }); !ok {
+		t.Errorf("%d upstream requests still running 2s after their 504", ur.up.active.Load())
 	}
 	t.Logf("healthy route during the faults: %d requests, p50 %v p99 %v", len(samples), percentile(samples, .5), percentile(samples, .99))
 }

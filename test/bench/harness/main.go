@@ -76,6 +76,7 @@ type config struct {
 	wrk           string
 	gatewayEnv    []string // extra environment of the authgate process (GOGC, GOMEMLIMIT, GODEBUG)
 	revision      string   // source revision, for the report
+	upstream      string   // "raw" or "net"
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -104,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "authgate server.log_level (info writes one access line per request)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.StringVar(&c.revision, "revision", "", "source revision of the binary, for the report")
+	fs.StringVar(&c.upstream, "upstream", "raw", "upstream server: raw (minimal HTTP/1.1 loop, cheap) or net (net/http)")
 	fs.Func("gateway-env", "`NAME=value` added to authgate's environment (repeatable), e.g. GOMEMLIMIT=48MiB",
 		func(v string) error {
 			if !strings.Contains(v, "=") {
@@ -115,8 +117,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if c.rounds < 1 || c.conns < 1 || c.sessions < 0 || c.duration <= 0 {
-		return nil, fmt.Errorf("bad flags: -rounds, -c must be >= 1, -duration > 0")
+	if c.rounds < 0 || c.conns < 1 || c.sessions < 0 || c.duration <= 0 {
+		return nil, fmt.Errorf("bad flags: -rounds >= 0, -c >= 1, -sessions >= 0, -duration > 0")
 	}
 	if c.out == "" {
 		d, err := os.MkdirTemp("", "authgate-bench-")

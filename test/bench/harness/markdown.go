@@ -16,7 +16,7 @@ func (r *results) markdown(c *config) string {
 		c.proxyCPU, c.loadCPU, c.logLevel, c.gatewayEnv)
 	r.throughputTable(p, c)
 	r.latencyTable(p)
-	r.memoryTables(p)
+	r.memoryTables(p, c)
 	r.loginTable(p)
 	r.targets(p, c)
 	return b.String()
@@ -24,32 +24,36 @@ func (r *results) markdown(c *config) string {
 
 func (r *results) throughputTable(p func(string, ...any), c *config) {
 	p("### Throughput: authenticated GET, %d connections, %d rounds × %s, alternating\n\n", c.conns, c.rounds, c.duration)
-	p("| mode | req/s mean | req/s min–max | p50 | p99 | proxy CPU µs/req | proxy CPU use | Redis CPU µs/req | upstream new conns /1k req | RSS after | vs bare (mean; per round) |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| mode | req/s mean | req/s min–max | p50 | p99 | proxy CPU µs/req | proxy CPU use | load side CPU use | Redis CPU µs/req | upstream new conns /1k req | req/s vs bare (mean; per round) | CPU/req: bare ÷ mode |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	bare := aggregate(r.throughput, "bare")
 	for _, m := range []string{"bare", "authgate", "authgate-100k"} {
 		a := aggregate(r.throughput, m)
 		if a.n == 0 {
 			continue
 		}
-		ratio := "1.00"
+		ratio, cpuRatio := "1.00", "1.00"
 		if m != "bare" {
 			lo, hi := pairedRatios(r.throughput, m)
 			ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", a.rpsMean/bare.rpsMean, lo, hi)
+			cpuRatio = fmt.Sprintf("%.2f", bare.cpu/a.cpu)
 		}
 		redis := fmt.Sprintf("%.1f", a.redis)
 		if m == "bare" {
 			redis = "–"
 		}
-		p("| %s | %.0f | %.0f–%.0f | %s | %s | %.1f | %.0f%% | %s | %.2f | %s | %s |\n", m, a.rpsMean, a.rpsMin, a.rpsMax,
-			ms(a.p50), ms(a.p99), a.cpu, a.util*100, redis, a.connsPer1k, mib(a.rss), ratio)
+		p("| %s | %.0f | %.0f–%.0f | %s | %s | %.1f | %.0f%% | %.0f%% | %s | %.2f | %s | %s |\n", m, a.rpsMean, a.rpsMin,
+			a.rpsMax, ms(a.p50), ms(a.p99), a.cpu, a.util*100, a.loadUtil*100, redis, a.connsPer1k, ratio, cpuRatio)
 		if a.statusErrors+a.socketErrors > 0 {
 			p("\n**%s: %d non-2xx answers, %d socket errors: results invalid.**\n\n", m, a.statusErrors, a.socketErrors)
 		}
 	}
 	p("\n`authgate` sends one hot session (served from the in-process cache after the first read each second); " +
 		"`authgate-100k` picks one of the seeded sessions at random per request (almost every request reads Redis). " +
-		"Redis CPU is the whole server's (other users of it count too).\n\n")
+		"Proxy CPU use is the proxy process's CPU time over the run, as a share of its one pinned core; load side is wrk "+
+		"plus the upstream on the other core: when the proxy is below ~95%%, something else (the load side, or other work "+
+		"on this machine) limited the run, and \"CPU/req: bare ÷ mode\" is the ratio to trust (it is the throughput ratio "+
+		"when the proxy's core is the bottleneck). Redis CPU is the whole server's (other users of it count too).\n\n")
 }
 
 func (r *results) latencyTable(p func(string, ...any)) {
@@ -65,7 +69,7 @@ func (r *results) latencyTable(p func(string, ...any)) {
 	p("\n")
 }
 
-func (r *results) memoryTables(p func(string, ...any)) {
+func (r *results) memoryTables(p func(string, ...any), c *config) {
 	if r.sessions > 0 {
 		p("### Redis memory, %d seeded sessions (seeded in %s through session.Store.Save)\n\n", r.sessions, r.seedTime.Round(1e6))
 		p("Token sizes of the real login copied into every seeded session: ID %d, access %d, refresh %d characters.\n\n",
@@ -84,6 +88,7 @@ func (r *results) memoryTables(p func(string, ...any)) {
 	if len(r.rss) > 0 {
 		p("### RSS under load (%d connections, a random seeded session per request)\n\n", r.rss[0].conns)
 		p("| process | req/s | RSS after | peak RSS sampled | VmHWM |\n|---|---|---|---|---|\n")
+		p("| authgate, hot session only (%d conns, before any seeded-session traffic) | | %s | | |\n", c.conns, mib(r.rssHot))
 		for _, s := range r.rss {
 			p("| %s | %.0f | %s | %s | %s |\n", s.mode, s.wrk.rps(), mib(s.rss), mib(s.peakRSS), mib(s.hwm))
 		}

@@ -30,8 +30,11 @@ func perReq(d time.Duration, n int64) float64 {
 }
 
 // util is the proxy's CPU use as a fraction of one core.
-func (s sample) util() float64 {
-	return s.cpu.Seconds() / (float64(s.wrk.DurationUS) / 1e6)
+func (s sample) util() float64 { return s.share(s.cpu) }
+
+// share is d as a fraction of one core over the run.
+func (s sample) share(d time.Duration) float64 {
+	return d.Seconds() / (float64(s.wrk.DurationUS) / 1e6)
 }
 
 type loginSample struct {
@@ -54,6 +57,7 @@ type results struct {
 	throughput   []sample
 	latency      []sample
 	rss          []sample
+	rssHot       int64 // gateway VmRSS after the hot-session warm-up, before any seeded-session traffic
 	login        *loginSample
 }
 
@@ -114,17 +118,17 @@ func aggregate(ss []sample, mode string) agg {
 		a.p50 += float64(s.wrk.P50US)
 		a.p99 += float64(s.wrk.P99US)
 		a.util += s.util()
+		a.loadUtil += s.share(s.loadCPU)
 		cpu, redis, conns = cpu+s.cpu, redis+s.redisCPU, conns+s.newConns
 		a.requests += s.wrk.Requests
 		a.statusErrors += s.wrk.StatusErrors
 		a.socketErrors += s.wrk.SocketErrors
-		a.rss = s.rss
 	}
 	if a.n == 0 {
 		return a
 	}
 	n := float64(a.n)
-	a.rpsMean, a.p50, a.p99, a.util = a.rpsMean/n, a.p50/n, a.p99/n, a.util/n
+	a.rpsMean, a.p50, a.p99, a.util, a.loadUtil = a.rpsMean/n, a.p50/n, a.p99/n, a.util/n, a.loadUtil/n
 	a.cpu, a.redis = perReq(cpu, a.requests), perReq(redis, a.requests)
 	a.connsPer1k = float64(conns) * 1000 / float64(a.requests)
 	return a

@@ -113,10 +113,10 @@ func (h *harness) preflight(ctx context.Context) error {
 
 func (h *harness) startSide(_ context.Context) error {
 	var err error
-	if h.up, err = startUpstream(); err != nil {
+	if h.up, err = startUpstream(h.c.upstream); err != nil {
 		return err
 	}
-	h.defer_(func() { _ = h.up.srv.Close() })
+	h.defer_(func() { _ = h.up.close() })
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -269,6 +269,7 @@ func (h *harness) measure(ctx context.Context, m mode, conns int, d time.Duratio
 		return sample{}, err
 	}
 	conns0, rcpu0 := h.up.newConns.Load(), redisCPU(ctx, h.rdb)
+	self0, _ := cpuTime(os.Getpid())
 	res, err := w.run(ctx)
 	if err != nil {
 		return sample{}, err
@@ -277,8 +278,9 @@ func (h *harness) measure(ctx context.Context, m mode, conns int, d time.Duratio
 	if err != nil {
 		return sample{}, errors.Join(err, m.p.alive())
 	}
+	self1, _ := cpuTime(os.Getpid())
 	s := sample{mode: m.name, conns: conns, wrk: res, cpu: cpu1 - cpu0, newConns: h.up.newConns.Load() - conns0,
-		redisCPU: redisCPU(ctx, h.rdb) - rcpu0}
+		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, loadCPU: res.CPU + self1 - self0}
 	s.rss, s.hwm, err = memStatus(m.p.pid())
 	h.trimLog()
 	return s, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -25,18 +26,29 @@ const upstreamBody = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 // upstream is the app behind both proxies. It counts the connections proxies open to it.
 type upstream struct {
 	url      string
-	srv      *http.Server
+	close    func() error
 	newConns atomic.Int64
 }
 
-func startUpstream() (*upstream, error) {
+// startUpstream starts the upstream: kind "raw" (default) answers from a minimal HTTP/1.1
+// loop, "net" from net/http. Both send the same 100-byte answer with keep-alive.
+func startUpstream(kind string) (*upstream, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	u := &upstream{url: "http://" + ln.Addr().String()}
+	u := &upstream{url: "http://" + ln.Addr().String(), close: ln.Close}
+	switch kind {
+	case "raw":
+		go u.acceptRaw(ln)
+		return u, nil
+	case "net":
+	default:
+		ln.Close()
+		return nil, fmt.Errorf("-upstream %q: want raw or net", kind)
+	}
 	body := []byte(upstreamBody)
-	u.srv = &http.Server{
+	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			h := w.Header()
 			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
@@ -50,8 +62,51 @@ func startUpstream() (*upstream, error) {
 			}
 		},
 	}
-	go func() { _ = u.srv.Serve(ln) }()
+	u.close = srv.Close
+	go func() { _ = srv.Serve(ln) }()
 	return u, nil
+}
+
+// rawResponse is the raw upstream's answer to every request.
+const rawResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 100\r\n\r\n" + upstreamBody
+
+// acceptRaw serves connections until ln is closed.
+func (u *upstream) acceptRaw(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		u.newConns.Add(1)
+		go serveRaw(c)
+	}
+}
+
+// serveRaw answers each request on c with rawResponse. It only looks for the blank line that
+// ends a header block: the proxies send GETs without a body. A fraction of net/http's cost,
+// so the load side's CPU does not limit the proxies.
+func serveRaw(c net.Conn) {
+	defer c.Close()
+	resp, end := []byte(rawResponse), []byte("\r\n\r\n")
+	buf := make([]byte, 16<<10)
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		for {
+			i := bytes.Index(buf[:n], end)
+			if i < 0 {
+				break
+			}
+			if _, err := c.Write(resp); err != nil {
+				return
+			}
+			n = copy(buf, buf[i+len(end):n])
+		}
+	}
 }
 
 // serveUntil serves h on a new loopback listener, prints its address on stdout, and shuts

@@ -63,6 +63,8 @@ type wrkResult struct {
 	P99US        int64 `json:"p99_us"`
 	StatusErrors int64 `json:"status_errors"`
 	SocketErrors int64 `json:"socket_errors"`
+
+	CPU time.Duration `json:"-"` // wrk's own user+system time
 }
 
 func (r wrkResult) rps() float64 {
@@ -103,5 +105,6 @@ func (w wrkRun) run(ctx context.Context) (wrkResult, error) {
 	if r.Requests == 0 {
 		return r, fmt.Errorf("wrk made no requests: %s", out.String())
 	}
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return r, nil
 }

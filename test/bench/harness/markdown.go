@@ -50,9 +50,9 @@ func (r *results) throughputTable(p func(string, ...any), c *config) {
 	}
 	p("\n`authgate` sends one hot session (served from the in-process cache after the first read each second); " +
 		"`authgate-100k` picks one of the seeded sessions at random per request (almost every request reads Redis). " +
-		"Proxy CPU use is the proxy process's CPU time over the run, as a share of its one pinned core; load side is wrk "+
-		"plus the upstream on the other core: when the proxy is below ~95%%, something else (the load side, or other work "+
-		"on this machine) limited the run, and \"CPU/req: bare ÷ mode\" is the ratio to trust (it is the throughput ratio "+
+		"Proxy CPU use is the proxy process's CPU time over the run, as a share of its one pinned core; load side is wrk " +
+		"plus the upstream on the other core: when the proxy is below ~95%%, something else (the load side, or other work " +
+		"on this machine) limited the run, and \"CPU/req: bare ÷ mode\" is the ratio to trust (it is the throughput ratio " +
 		"when the proxy's core is the bottleneck). Redis CPU is the whole server's (other users of it count too).\n\n")
 }
 

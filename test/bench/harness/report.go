@@ -97,8 +97,7 @@ type agg struct {
 	n                          int
 	rpsMean, rpsMin, rpsMax    float64
 	p50, p99, cpu, util, redis float64
-	connsPer1k                 float64
-	rss                        int64
+	loadUtil, connsPer1k       float64
 	requests                   int64
 	statusErrors, socketErrors int64
 }

@@ -57,6 +57,9 @@ type Server struct {
 	TLSKeyFile     string        `yaml:"tls_key_file"`    //
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`  // time given to in-flight requests at shutdown, default 15s
 	LogLevel       string        `yaml:"log_level"`       // debug | info | warn | error, default info
+	// LoginRateLimit: requests per minute per client IP to /.auth/login and /.auth/callback
+	// together (the client IP honours trusted_proxies). Default 60; 0 disables.
+	LoginRateLimit int `yaml:"login_rate_limit"`
 }
 
 // OIDC is the identity provider the gateway logs users in with (a confidential client).
@@ -141,9 +144,10 @@ type Admin struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			Listen:        ":8080",
-			ShutdownGrace: 15 * time.Second,
-			LogLevel:      "info",
+			Listen:         ":8080",
+			ShutdownGrace:  15 * time.Second,
+			LogLevel:       "info",
+			LoginRateLimit: 60,
 		},
 		OIDC: OIDC{
 			Scopes:             []string{"openid", "profile", "email", "offline_access"},

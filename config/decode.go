@@ -224,6 +224,8 @@ func typeName(t reflect.Type) string {
 		return "a duration such as 30s or 12h"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
+	case t.Kind() == reflect.Int:
+		return "an integer"
 	case t.Kind() == reflect.String:
 		return "a string"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:

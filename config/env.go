@@ -65,6 +65,8 @@ func keyType(t reflect.Type) string {
 		return "duration"
 	case t.Kind() == reflect.Bool:
 		return "bool"
+	case t.Kind() == reflect.Int:
+		return "integer"
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
@@ -142,6 +144,12 @@ func setFromEnv(v reflect.Value, path, name, raw string, p *problems) string {
 			return "expected true or false"
 		}
 		v.SetBool(b)
+	case t.Kind() == reflect.Int:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return "expected an integer"
+		}
+		v.SetInt(int64(n))
 	case t.Kind() == reflect.String:
 		v.SetString(raw)
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(raw), "["):

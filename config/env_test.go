@@ -27,6 +27,8 @@ func TestEnvOverrides(t *testing.T) {
 			check: func(c *Config) bool {
 				return c.Session.IdleTimeout == time.Hour && c.Session.AbsoluteTimeout == 24*time.Hour
 			}},
+		{name: "integer", env: []string{"AUTHGATE_SERVER_LOGIN_RATE_LIMIT= 0 "},
+			check: func(c *Config) bool { return c.Server.LoginRateLimit == 0 }},
 		{name: "list comma separated", env: []string{"AUTHGATE_OIDC_SCOPES=openid, email ,"},
 			check: func(c *Config) bool { return slices.Equal(c.OIDC.Scopes, []string{"openid", "email"}) }},
 		{name: "list flow syntax", env: []string{"AUTHGATE_SERVER_TRUSTED_PROXIES=[10.0.0.0/8, \"192.168.0.0/16\"]"},
@@ -79,6 +81,9 @@ func TestEnvProblems(t *testing.T) {
 			wantMsg: "session.secure: AUTHGATE_SESSION_SECURE: expected true or false"},
 		{name: "bad duration", env: []string{"AUTHGATE_SESSION_IDLE_TIMEOUT=soon"}, wantKeys: []string{"session.idle_timeout"},
 			wantMsg: "AUTHGATE_SESSION_IDLE_TIMEOUT"},
+		{name: "bad integer", env: []string{"AUTHGATE_SERVER_LOGIN_RATE_LIMIT=lots"}, wantKeys: []string{"server.login_rate_limit"},
+			wantMsg: "server.login_rate_limit: AUTHGATE_SERVER_LOGIN_RATE_LIMIT: expected an integer"},
+		{name: "negative integer validated", env: []string{"AUTHGATE_SERVER_LOGIN_RATE_LIMIT=-5"}, wantKeys: []string{"server.login_rate_limit"}},
 		{name: "bad flow list", env: []string{"AUTHGATE_OIDC_SCOPES=[openid"}, wantKeys: []string{"oidc.scopes"},
 			wantMsg: "AUTHGATE_OIDC_SCOPES: invalid YAML"},
 		{name: "list of mappings", env: []string{"AUTHGATE_OIDC_SCOPES=[{a: b}]"}, wantKeys: []string{"oidc.scopes"},

@@ -80,6 +80,7 @@ func TestParseDefaults(t *testing.T) {
 		{"server.listen", c.Server.Listen, ":8080"},
 		{"server.shutdown_grace", c.Server.ShutdownGrace, 15 * time.Second},
 		{"server.log_level", c.Server.LogLevel, "info"},
+		{"server.login_rate_limit", c.Server.LoginRateLimit, 60},
 		{"oidc.scopes", strings.Join(c.OIDC.Scopes, " "), "openid profile email offline_access"},
 		{"oidc.claims.roles", c.OIDC.Claims.Roles, "roles"},
 		{"oidc.claims.groups", c.OIDC.Claims.Groups, "groups"},

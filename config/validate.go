@@ -63,6 +63,9 @@ func (c *Config) validateServer(p *problems) {
 	if s.ShutdownGrace < 0 {
 		p.add("server.shutdown_grace", "must not be negative")
 	}
+	if s.LoginRateLimit < 0 {
+		p.add("server.login_rate_limit", "must not be negative (0 disables the limit)")
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, s.LogLevel) {
 		p.add("server.log_level", "must be debug, info, warn or error")
 	}

@@ -43,6 +43,8 @@ func TestValidate(t *testing.T) {
 		{name: "tls key without cert", mutate: func(c *Config) { c.Server.TLSKeyFile = "key.pem" }, wantKeys: []string{"server.tls_cert_file"}},
 		{name: "negative shutdown grace", mutate: func(c *Config) { c.Server.ShutdownGrace = -time.Second }, wantKeys: []string{"server.shutdown_grace"}},
 		{name: "bad log level", mutate: func(c *Config) { c.Server.LogLevel = "verbose" }, wantKeys: []string{"server.log_level"}},
+		{name: "login rate limit off", mutate: func(c *Config) { c.Server.LoginRateLimit = 0 }},
+		{name: "login rate limit negative", mutate: func(c *Config) { c.Server.LoginRateLimit = -1 }, wantKeys: []string{"server.login_rate_limit"}},
 
 		// oidc
 		{name: "issuer missing", mutate: func(c *Config) { c.OIDC.Issuer = "" }, wantKeys: []string{"oidc.issuer"}},

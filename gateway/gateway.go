@@ -100,6 +100,15 @@ type Options struct {
 	// Assertions signs X-Auth-Identity and serves /.auth/jwks.json; required when a route has
 	// IdentityJWT. Every instance must use signers that share keys (package assertion).
 	Assertions Assertions
+	// LoginRateLimit: requests per minute per client IP (clientIP, which honours
+	// TrustedProxies) to /.auth/login and /.auth/callback together, answered 429 with
+	// Retry-After beyond it. In process, per instance. 0 (the zero value) disables it; the
+	// caller applies its own default (cmd/authgate: server.login_rate_limit, 60).
+	LoginRateLimit int
+	// LoginFlowsPerBrowser caps the logins one browser (its login-flow cookie) may start
+	// within 10 minutes, counted in Sessions on every instance (429 beyond). 0 disables it;
+	// cmd/authgate uses DefaultLoginFlowsPerBrowser.
+	LoginFlowsPerBrowser int
 }
 
 // Gateway serves authgate's main listener. Build it with New; it is safe for concurrent use.

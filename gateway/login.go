@@ -41,6 +41,9 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) error {
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimout)
 	defer cancel()
+	if err := g.capFlows(ctx, r, w, binding); err != nil {
+		return err
+	}
 	err = g.opts.Sessions.PutFlow(ctx, state, session.Flow{
 		Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, Provider: providerID,
 		Binding: hashString(binding), CreatedAt: g.now(),

@@ -51,8 +51,9 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request) {
 // authRoutes lists every endpoint the gateway serves itself.
 func (g *Gateway) authRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /.auth/login", g.handle(g.login))
-	mux.Handle("GET /.auth/callback", g.handle(g.callback))
+	limit := g.rateLimit() // per-IP limit of the login endpoints (ratelimit.go)
+	mux.Handle("GET /.auth/login", limit(g.handle(g.login)))
+	mux.Handle("GET /.auth/callback", limit(g.handle(g.callback)))
 	mux.Handle("GET /.auth/logout", g.handle(g.logoutPage))
 	mux.Handle("POST /.auth/logout", g.handle(g.logout))
 	mux.Handle("GET /.auth/me", g.handle(g.me))

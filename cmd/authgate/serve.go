@@ -97,6 +97,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		Bearer: gateway.BearerOptions{Enabled: cfg.Bearer.Enabled, Audiences: cfg.BearerAudiences(),
 			TrustedIssuers: cfg.Bearer.TrustedIssuers},
 		Logger: log, Observer: a.metrics, Assertions: signer,
+		LoginRateLimit: cfg.Server.LoginRateLimit, LoginFlowsPerBrowser: gateway.DefaultLoginFlowsPerBrowser,
 	})
 	if err != nil {
 		a.close()

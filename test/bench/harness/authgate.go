@@ -66,12 +66,7 @@ func startAuthgate(ctx context.Context, bin, out, cpus string, g *gatewaySetup) 
 	if err := os.WriteFile(path, []byte(g.configYAML()), 0o600); err != nil {
 		return nil, err
 	}
-	env := []string{
-		"AUTHGATE_OIDC_CLIENT_SECRET=" + g.clientSecret,
-		"AUTHGATE_SESSION_SECRETS=" + base64.StdEncoding.EncodeToString(g.secret),
-	}
-	env = append(env, g.env...)
-	p, stdout, err := startProc("authgate", out, command(cpus, bin, "serve", "--config", path), env)
+	p, stdout, err := startProc("authgate", out, command(cpus, bin, "serve", "--config", path), g.environ())
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +76,17 @@ func startAuthgate(ctx context.Context, bin, out, cpus string, g *gatewaySetup) 
 		return nil, err
 	}
 	return p, nil
+}
+
+// environ is the secrets (and extra variables) authgate is started with.
+func (g *gatewaySetup) environ() []string {
+	return append([]string{
+		"AUTHGATE_OIDC_CLIENT_SECRET=" + g.clientSecret,
+		"AUTHGATE_SESSION_SECRETS=" + base64.StdEncoding.EncodeToString(g.secret),
+		// Every login comes from 127.0.0.1: no per-IP login rate limit (a warning only where
+		// the key does not exist).
+		"AUTHGATE_SERVER_LOGIN_RATE_LIMIT=0",
+	}, g.env...)
 }
 
 type discard struct{}

@@ -12,6 +12,7 @@
 //	harness [flags]              run everything (see -h)
 //	harness bare-proxy ...       the baseline proxy process (started by the harness)
 //	harness devidp ...           the IdP process (started by the harness)
+//	harness gateway-profile ...  the gateway wired as serve wires it, with a CPU profile
 package main
 
 import (
@@ -43,6 +44,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return bareProxyMain(ctx, args[1:], stdout)
 		case "devidp":
 			return devidpMain(ctx, args[1:], stdout)
+		case "gateway-profile":
+			return gatewayProfileMain(ctx, args[1:], stdout)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
@@ -77,6 +80,7 @@ type config struct {
 	gatewayEnv    []string // extra environment of the authgate process (GOGC, GOMEMLIMIT, GODEBUG)
 	revision      string   // source revision, for the report
 	upstream      string   // "raw" or "net"
+	profileDur    time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -105,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "authgate server.log_level (info writes one access line per request)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.StringVar(&c.revision, "revision", "", "source revision of the binary, for the report")
+	fs.DurationVar(&c.profileDur, "profile-duration", 10*time.Second,
+		"load per mode on the profiling gateway process (0 = no CPU profiles)")
 	fs.StringVar(&c.upstream, "upstream", "raw", "upstream server: raw (minimal HTTP/1.1 loop, cheap) or net (net/http)")
 	fs.Func("gateway-env", "`NAME=value` added to authgate's environment (repeatable), e.g. GOMEMLIMIT=48MiB",
 		func(v string) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -18,6 +19,7 @@ func (r *results) markdown(c *config) string {
 	r.latencyTable(p)
 	r.memoryTables(p, c)
 	r.loginTable(p)
+	r.profileSection(p)
 	r.targets(p, c)
 	return b.String()
 }
@@ -146,4 +148,41 @@ func (r *results) targets(p func(string, ...any), c *config) {
 		check("≥ 500 logins/s", fmt.Sprintf("%.0f/s", rate), rate >= 500)
 	}
 	p("\n")
+}
+
+func (r *results) profileSection(p func(string, ...any)) {
+	if len(r.profiles) == 0 {
+		return
+	}
+	p("### Where the CPU goes (CPU profiles under the same load, µs per request, cumulative)\n\n")
+	p("Profiling copies of each process, pinned the same way (authgate: `harness gateway-profile`, the packages " +
+		"wired as `authgate serve` wires them). Rows overlap (cumulative).\n\n| function |")
+	for _, pr := range r.profiles {
+		p(" %s |", pr.mode)
+	}
+	p("\n|---|")
+	for range r.profiles {
+		p("---|")
+	}
+	p("\n| **total CPU per request** |")
+	for _, pr := range r.profiles {
+		p(" **%.1f** (%.0f req/s) |", pr.cpuPerReq(), pr.wrk.rps())
+	}
+	p("\n")
+	for i, b := range breakdownFuncs() {
+		p("| %s |", b.label)
+		for _, pr := range r.profiles {
+			if i < len(pr.perReq) {
+				p(" %.1f |", pr.perReq[i])
+			} else {
+				p(" |")
+			}
+		}
+		p("\n")
+	}
+	p("\nProfiles and `go tool pprof -top` of each: ")
+	for _, pr := range r.profiles {
+		p("`%s` ", filepath.Base(pr.path))
+	}
+	p("in the output directory.\n\n")
 }

@@ -15,6 +15,7 @@ type sample struct {
 	wrk          wrkResult
 	cpu          time.Duration // utime+stime of the proxy process during the run
 	redisCPU     time.Duration // Redis server CPU during the run (whole server)
+	loadCPU      time.Duration // wrk + this process (the upstream) during the run
 	newConns     int64         // connections the upstream accepted during the run
 	rss, hwm     int64         // VmRSS after the run, VmHWM (peak since start)
 	peakRSS      int64         // largest VmRSS sampled during the run (RSS phase)
@@ -59,6 +60,7 @@ type results struct {
 	rss          []sample
 	rssHot       int64 // gateway VmRSS after the hot-session warm-up, before any seeded-session traffic
 	login        *loginSample
+	profiles     []profileRun
 }
 
 // machineInfo describes the host: CPUs, model, load.

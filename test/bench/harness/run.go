@@ -35,6 +35,7 @@ type harness struct {
 	store    *session.Store // same secrets and prefix as the gateway
 	summary  string         // wrk scripts
 	cookiesL string
+	setup    *gatewaySetup
 	res      results
 }
 
@@ -65,6 +66,7 @@ func run(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		{"throughput", h.throughput},
 		{"latency at concurrency 1", h.latency},
 		{"RSS under load", h.rssUnderLoad},
+		{"CPU profiles", h.profiles},
 		{"login throughput", h.logins},
 	}
 	for _, s := range steps {
@@ -165,7 +167,7 @@ func (h *harness) startGateway(ctx context.Context) error {
 		return err
 	}
 	h.defer_(h.gw.stop)
-	h.gwURL = g.url
+	h.gwURL, h.setup = g.url, g
 	h.store, err = session.NewRedis(h.rdb, session.Options{CookieName: sessionCookie, Secrets: [][]byte{g.secret},
 		CacheTTL: -1})
 	if err != nil {

@@ -138,8 +138,16 @@ func bareProxyMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bare-proxy", flag.ContinueOnError)
 	up := fs.String("upstream", "", "upstream URL")
 	idle := fs.Int("idle", 64, "MaxIdleConnsPerHost (size it to the concurrency)")
+	prof := fs.String("cpuprofile", "", "write a CPU profile from start to SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *prof != "" {
+		stop, err := startCPUProfile(*prof)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	target, err := url.Parse(*up)
 	if err != nil || target.Host == "" {

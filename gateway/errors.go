@@ -51,7 +51,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		he = &httpError{status: http.StatusInternalServerError, code: "internal_error", msg: "Something went wrong on our side.", err: err}
 	}
 	level := slog.LevelInfo
-	if he.status >= 500 {
+	if he.status >= 500 && he.code != "client_gone" {
 		level = slog.LevelError
 	}
 	g.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,

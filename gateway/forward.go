@@ -70,6 +70,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
 	s, err := g.opts.Sessions.Get(r, g.opts.CookieName)
 	if err != nil {
+		if r.Context().Err() != nil {
+			// The client went away: not a store outage (no error log, no store-error metric).
+			return nil, fail(http.StatusServiceUnavailable, "client_gone", "The request was cancelled.", nil)
+		}
 		if errors.Is(err, session.ErrUnavailable) {
 			g.obs.ObserveStoreError("sessions")
 			return nil, fail(http.StatusServiceUnavailable, "session_store_unavailable",

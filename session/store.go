@@ -34,11 +34,11 @@ const (
 	DefaultCookieName      = "__Host-authgate"
 	DefaultIdleTimeout     = 30 * time.Minute
 	DefaultAbsoluteTimeout = 12 * time.Hour
-	DefaultTouchInterval   = time.Minute
+	DefaultTouchInterval   = 5 * time.Minute
 	DefaultKeyPrefix       = "authgate:"
 	DefaultOpTimeout       = 2 * time.Second
 	DefaultCacheTTL        = time.Second
-	DefaultCacheSize       = 10000
+	DefaultCacheSize       = 2000
 )
 
 // Options configures a Store. Secrets is required; every other zero field gets its default.
@@ -56,7 +56,8 @@ type Options struct {
 	IdleTimeout     time.Duration // default 30m
 	AbsoluteTimeout time.Duration // default 12h
 	// TouchInterval: LastSeenAt and the TTL are rewritten at most this often, so most requests
-	// cost one Redis read. Default 1m, capped at IdleTimeout/2.
+	// cost one Redis read. Default 5m, capped at IdleTimeout/2. An idle session therefore ends
+	// between IdleTimeout-TouchInterval and IdleTimeout after its last request.
 	TouchInterval time.Duration
 	KeyPrefix     string        // default "authgate:"; must not contain '{' or '}'
 	OpTimeout     time.Duration // per backend call, default 2s
@@ -72,7 +73,7 @@ type Options struct {
 	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the cache in entries (a random one is evicted when full). Default
-	// 10000, about 10 MB; negative disables the cache.
+	// 2000 (about 7 KB each with typical tokens, so about 14 MB); negative disables the cache.
 	CacheSize int
 	Now       func() time.Time
 	Logger    *slog.Logger // default discards

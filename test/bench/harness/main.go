@@ -87,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.authgate, "authgate", "./authgate", "authgate binary to run as `authgate serve`")
+	fs.StringVar(&c.authgate, "authgate", "./authgate", "authgate binary (run as: authgate serve --config FILE)")
 	fs.StringVar(&c.out, "out", "", "directory for logs and results (default: a new temporary directory)")
 	fs.IntVar(&c.rounds, "rounds", 3, "throughput rounds; each runs every mode once, alternating")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one throughput run")

@@ -105,13 +105,16 @@ func (r *results) loginTable(p func(string, ...any)) {
 	}
 	rate := float64(l.ok) / l.elapsed.Seconds()
 	p("### Login throughput (%d clients, %s; /.auth/login → devidp form GET+POST → /.auth/callback)\n\n", l.workers, l.elapsed.Round(1e6))
-	p("| logins/s | ok | failed | p50 | p99 | CPU ms/login: authgate | devidp | login clients | Redis | CPU use: authgate | devidp + clients |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| logins/s | ok | failed | p50 | p99 | CPU ms/login: authgate | devidp | login clients | Redis | Postgres | CPU use: authgate | devidp + clients |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	sec, n := l.elapsed.Seconds(), float64(max(l.ok, 1))
 	perLogin := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
-	p("| %.0f | %d | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% |\n\n", rate, l.ok, l.failed,
+	p("| %.0f | %d | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% |\n\n", rate, l.ok, l.failed,
 		l.p50.Round(10e3), l.p99.Round(10e3), perLogin(l.gwCPU), perLogin(l.idpCPU), perLogin(l.selfCPU),
-		perLogin(l.redisCPU), l.gwCPU.Seconds()/sec*100, (l.idpCPU+l.selfCPU).Seconds()/sec*100)
-	p("authgate alone would do about **%.0f logins/s per CPU** at this CPU cost (Postgres not counted).\n\n",
+		perLogin(l.redisCPU), perLogin(l.pgCPU), l.gwCPU.Seconds()/sec*100, (l.idpCPU+l.selfCPU).Seconds()/sec*100)
+	total := perLogin(l.gwCPU + l.idpCPU + l.selfCPU + l.redisCPU + l.pgCPU)
+	p("All of it together: %.2f ms of CPU per login, i.e. at most about %.0f logins/s on this machine's %d CPUs. ",
+		total, float64(onlineCPUs())*1000/total, onlineCPUs())
+	p("authgate alone would do about **%.0f logins/s per CPU** at its own CPU cost per login.\n\n",
 		1000/perLogin(l.gwCPU))
 }
 

@@ -97,7 +97,7 @@ func (h *harness) logins(ctx context.Context) error {
 		return err
 	}
 	self0, _ := cpuTime(os.Getpid())
-	rcpu0 := redisCPU(ctx, h.rdb)
+	rcpu0, pg0 := redisCPU(ctx, h.rdb), commCPU("postgres")
 	r := loginLoad(ctx, l, h.c.loginWorkers, h.c.loginUsers, h.c.loginDur)
 	gw1, err1 := cpuTime(h.gw.pid())
 	idp1, err2 := cpuTime(h.idp.pid())
@@ -106,7 +106,7 @@ func (h *harness) logins(ctx context.Context) error {
 		return fmt.Errorf("cpu time after the logins: %w", err)
 	}
 	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, selfCPU: self1 - self0,
-		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, workers: h.c.loginWorkers}
+		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, pgCPU: commCPU("postgres") - pg0, workers: h.c.loginWorkers}
 	h.logf("logins: %d ok, %d failed in %s (%.0f/s); first error: %s", r.ok, r.failed,
 		r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.firstErr)
 	if r.ok == 0 {

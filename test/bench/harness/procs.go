@@ -187,3 +187,27 @@ func sampleRSS(ctx context.Context, pid int) <-chan int64 {
 	}()
 	return out
 }
+
+// commCPU is the summed utime+stime of every process named comm (e.g. the postgres server and
+// its backends, whoever they serve). Processes that end in between are not counted.
+func commCPU(comm string) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		if d, err := cpuTime(pid); err == nil {
+			total += d
+		}
+	}
+	return total
+}

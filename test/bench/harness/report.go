@@ -43,6 +43,7 @@ type loginSample struct {
 	gwCPU, idpCPU time.Duration
 	selfCPU       time.Duration // the login clients (this process)
 	redisCPU      time.Duration
+	pgCPU         time.Duration // every postgres process on the machine
 	workers       int
 }
 

@@ -43,7 +43,7 @@ func (h *harness) logf(format string, args ...any) {
 	fmt.Fprintf(h.log, "== "+format+"\n", args...)
 }
 
-func (h *harness) defer_(f func()) { h.cleanups = append(h.cleanups, f) }
+func (h *harness) onCleanup(f func()) { h.cleanups = append(h.cleanups, f) }
 
 func (h *harness) cleanup() {
 	for i := len(h.cleanups) - 1; i >= 0; i-- {
@@ -96,14 +96,14 @@ func (h *harness) preflight(ctx context.Context) error {
 		}
 	}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.c.redisAddr, DB: h.c.redisDB, ReadTimeout: 10 * time.Second})
-	h.defer_(func() { _ = h.rdb.Close() })
+	h.onCleanup(func() { _ = h.rdb.Close() })
 	if err := h.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis %s: %w", h.c.redisAddr, err)
 	}
 	if err := h.rdb.FlushDB(ctx).Err(); err != nil {
 		return err
 	}
-	h.defer_(func() { _ = h.rdb.FlushDB(context.Background()).Err() })
+	h.onCleanup(func() { _ = h.rdb.FlushDB(context.Background()).Err() })
 	h.res.machine = machineInfo()
 	if v, err := exec.CommandContext(ctx, h.c.authgate, "version").Output(); err == nil {
 		h.res.version = strings.TrimSpace(string(v))
@@ -118,7 +118,7 @@ func (h *harness) startSide(_ context.Context) error {
 	if h.up, err = startUpstream(h.c.upstream); err != nil {
 		return err
 	}
-	h.defer_(func() { _ = h.up.close() })
+	h.onCleanup(func() { _ = h.up.close() })
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func (h *harness) startSide(_ context.Context) error {
 		return err
 	}
 	h.bare = bare
-	h.defer_(bare.stop)
+	h.onCleanup(bare.stop)
 	if h.bareURL, err = bare.readLine(out); err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (h *harness) startGateway(ctx context.Context) error {
 		return err
 	}
 	h.idp = idp
-	h.defer_(idp.stop)
+	h.onCleanup(idp.stop)
 	issuer, err := idp.readLine(out)
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func (h *harness) startGateway(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.defer_(drop)
+	h.onCleanup(drop)
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -166,14 +166,14 @@ func (h *harness) startGateway(ctx context.Context) error {
 	if h.gw, err = startAuthgate(ctx, h.c.authgate, h.c.out, h.c.proxyCPU, g); err != nil {
 		return err
 	}
-	h.defer_(h.gw.stop)
+	h.onCleanup(h.gw.stop)
 	h.gwURL, h.setup = g.url, g
 	h.store, err = session.NewRedis(h.rdb, session.Options{CookieName: sessionCookie, Secrets: [][]byte{g.secret},
 		CacheTTL: -1})
 	if err != nil {
 		return err
 	}
-	h.defer_(func() { _ = h.store.Close() })
+	h.onCleanup(func() { _ = h.store.Close() })
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,7 @@ import (
 )
 
 // clock is the gateways' injected clock: real time until a test freezes it.
-type clock struct {
-	mu     sync.Mutex
-	frozen time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.frozen.IsZero() {
-		return time.Now()
-	}
-	return c.frozen
-}
-
-// Freeze stops the clock at t; the zero time lets it run again.
-func (c *clock) Freeze(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frozen = t
-}
+type clock = fixture.Clock
 
 // newClient returns a fresh go-redis client on the deployment under test; the caller closes it.
 type newClient func() redis.UniversalClient

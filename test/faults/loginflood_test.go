@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,28 +11,6 @@ import (
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/test/fixture"
 )
-
-// floodClock is the gateway's clock: real time until frozen, so that a flood of requests
-// meets the per-IP limit at one instant however slowly the machine runs.
-type floodClock struct {
-	mu     sync.Mutex
-	frozen time.Time
-}
-
-func (c *floodClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.frozen.IsZero() {
-		return time.Now()
-	}
-	return c.frozen
-}
-
-func (c *floodClock) freeze(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frozen = t
-}
 
 // TestLoginFloodBounded floods /.auth/login from one IP against a gateway with the production
 // limits (60 a minute per IP, 20 flows per browser) on a private Redis: the flood is cut at
@@ -44,10 +21,10 @@ func (c *floodClock) freeze(t time.Time) {
 func TestLoginFloodBounded(t *testing.T) {
 	rs := fixture.StartRedisServer(t, fixture.RedisServerOptions{})
 	const prefix = "authgate-flood:"
-	clock := &floodClock{}
+	clock := &fixture.Clock{}
 	rg := startRig(t, rigOptions{store: redisStore(t, rs.Addr, prefix), mutate: func(o *gateway.Options) {
 		o.LoginRateLimit, o.LoginFlowsPerBrowser = 60, gateway.DefaultLoginFlowsPerBrowser
-		o.Now = clock.now
+		o.Now = clock.Now
 	}})
 	rdb := fixture.NewRedisClient(rs.Addr)
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -61,7 +38,7 @@ func TestLoginFloodBounded(t *testing.T) {
 	}
 
 	// A minute later the bucket is full again; the flood then happens at one instant.
-	clock.freeze(time.Now().Add(time.Minute))
+	clock.Freeze(time.Now().Add(time.Minute))
 	anon := &http.Client{Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i := 1; i <= 65; i++ {
@@ -83,7 +60,7 @@ func TestLoginFloodBounded(t *testing.T) {
 	}
 
 	// One browser (one cookie jar), with a fresh IP budget: 20 flows, then 429.
-	clock.freeze(time.Now().Add(3 * time.Minute))
+	clock.Freeze(time.Now().Add(3 * time.Minute))
 	browser := rg.Client()
 	for i := 1; i <= 21; i++ {
 		resp, err := browser.Get(rg.URL + "/.auth/login")

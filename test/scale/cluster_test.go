@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +18,7 @@ import (
 )
 
 // clock is the gateways' injected clock: real time until a test freezes it.
-type clock struct {
-	mu     sync.Mutex
-	frozen time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.frozen.IsZero() {
-		return time.Now()
-	}
-	return c.frozen
-}
-
-func (c *clock) Freeze(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frozen = t
-}
+type clock = fixture.Clock
 
 // instance is one gateway of a cluster with its own Redis clients.
 type instance struct {

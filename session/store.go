@@ -38,7 +38,7 @@ const (
 	DefaultKeyPrefix       = "authgate:"
 	DefaultOpTimeout       = 2 * time.Second
 	DefaultCacheTTL        = time.Second
-	DefaultCacheSize       = 2000
+	DefaultCacheSize       = 1000
 )
 
 // Options configures a Store. Secrets is required; every other zero field gets its default.
@@ -73,7 +73,7 @@ type Options struct {
 	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the cache in entries (a random one is evicted when full). Default
-	// 2000 (about 7 KB each with typical tokens, so about 14 MB); negative disables the cache.
+	// 1000 (about 7 KB each with typical tokens, so about 7 MB); negative disables the cache.
 	CacheSize int
 	Now       func() time.Time
 	Logger    *slog.Logger // default discards

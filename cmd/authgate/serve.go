@@ -220,7 +220,9 @@ func serve(ctx context.Context, path string, environ []string, stderr io.Writer)
 		printConfigErrors(stderr, err)
 		return usageError{err}
 	}
-	log := newLogger(stderr, cfg.Server.SlogLevel())
+	lw := newLogWriter(stderr, 100*time.Millisecond)
+	defer lw.Close()
+	log := newLogger(lw, cfg.Server.SlogLevel())
 	for _, name := range config.UnusedEnv(environ) {
 		log.Warn("environment variable matches no configuration key", "name", name)
 	}

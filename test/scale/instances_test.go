@@ -64,15 +64,21 @@ func TestRevocationReachesEveryInstanceWithinASecond(t *testing.T) {
 			u := c.inst[0].URL
 			replay.Jar.SetCookies(mustURL(t, u), client.Jar.Cookies(mustURL(t, u)))
 			tt.revoke(t, client, rec.Handle, rec.UserID)
+			// The SPEC bound is one second: the pub/sub invalidation usually lands in
+			// milliseconds, but a request may reach an instance just before it has.
 			revoked := time.Now()
 			for i, g := range c.inst {
-				resp, body := do(t, replay, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
-				if resp.StatusCode != http.StatusUnauthorized {
-					t.Errorf("instance %d after revocation: %d %s", i, resp.StatusCode, body)
+				for {
+					resp, body := do(t, replay, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
+					if resp.StatusCode == http.StatusUnauthorized {
+						break
+					}
+					if time.Since(revoked) > time.Second {
+						t.Errorf("instance %d still answers %d a second after revocation: %s", i, resp.StatusCode, body)
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
 				}
-			}
-			if d := time.Since(revoked); d > time.Second {
-				t.Errorf("revocation took %v to reach every instance", d)
 			}
 		})
 	}

@@ -1,32 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe for the flusher goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogWriterFlushes(t *testing.T) {
-	var out syncBuffer
+	var out lockedBuffer
 	l := newLogWriter(&out, 20*time.Millisecond)
 	if _, err := l.Write([]byte("line one\n")); err != nil {
 		t.Fatal(err)

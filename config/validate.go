@@ -249,7 +249,11 @@ func checkRedisURL(s Session) string {
 		}
 		_, err = redis.ParseFailoverURL(s.RedisURL)
 	case RedisCluster:
-		_, err = redis.ParseClusterURL(s.RedisURL)
+		var o *redis.ClusterOptions
+		if o, err = redis.ParseClusterURL(s.RedisURL); err == nil && (o.ReadOnly || o.RouteByLatency || o.RouteRandomly) {
+			// Replicas lag: a revoked session could be read back from one (session refuses it too).
+			return "a Cluster must be read from masters only: remove read_only, route_by_latency and route_randomly"
+		}
 	default:
 		_, err = redis.ParseURL(s.RedisURL)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -86,4 +87,49 @@ func waitCacheHealthy(tb testing.TB, st *Store) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// BenchmarkTouch compares the idle-expiry touch of format 2 (LastSeenAt rewritten in place,
+// 13 bytes sent) with the whole-record compare-and-set of format 1 (old and new record sent),
+// on a record with tokens the size of the bench IdP's. Run:
+//
+//	go test -run '^$' -bench Touch -benchmem ./session/
+func BenchmarkTouch(b *testing.B) {
+	client, prefix := redisForTest(b)
+	e := &env{clock: newClock(), b: newRedisBackend(client, 2*time.Second), client: client, prefix: prefix}
+	st := e.newStore(b, nil)
+	rec := testRecord("bench")
+	rec.IDToken, rec.AccessToken, rec.RefreshToken = jwtLike(52, 481, 256), jwtLike(105, 32, 12, 33, 16), jwtLike(32)
+	rec.Handle, rec.CreatedAt, rec.LastSeenAt, rec.ExpiresAt = handleOf("bench"), e.clock.Now(), e.clock.Now(), e.clock.Now().Add(time.Hour)
+	ctx, key := context.Background(), st.sessionKey(rec.Handle)
+	b.Run("in-place", func(b *testing.B) {
+		if err := st.write(ctx, rec, setAlways); err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := client.Get(ctx, key).Bytes()
+		tag := tagOf(raw)
+		for b.Loop() {
+			if _, ok, err := st.touch(ctx, key, nil, tag, rec.clone(), e.clock.Now(), 0); !ok || err != nil {
+				b.Fatal("touch failed", err)
+			}
+		}
+	})
+	b.Run("whole-record-cas", func(b *testing.B) {
+		if err := st.write(ctx, rec, setAlways); err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := client.Get(ctx, key).Bytes()
+		for b.Loop() {
+			r := rec.clone()
+			r.LastSeenAt = e.clock.Now()
+			val, err := st.keys.encodeRecord(r, newTag())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res, err := st.b.cas(ctx, key, raw, val, time.Hour); res != casDone || err != nil {
+				b.Fatal("cas failed", err)
+			}
+			raw = val
+		}
+	})
 }

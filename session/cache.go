@@ -25,9 +25,12 @@ type cache struct {
 	healthyUntil atomic.Int64 // mono() nanoseconds; lookups miss past it
 }
 
+// cacheEntry holds one decoded record, about once: its strings are cut from one copy of the
+// stored metadata and its tokens from one string (see decodeRecord); the stored bytes and the
+// sealed blob are not kept.
 type cacheEntry struct {
 	rec *Record   // never modified once cached
-	raw []byte    // the stored bytes, for the touch compare-and-set
+	tag uint32    // write tag of the stored record (format 2), for the in-place touch
 	at  time.Time // when read from the backend (Options.Now)
 }
 
@@ -85,10 +88,18 @@ func (c *cache) snapshot() uint64 {
 	return c.seq
 }
 
+// snapshotFor is snapshot while e is still the entry of its handle; ok is false when it was
+// replaced or dropped since it was looked up.
+func (c *cache) snapshotFor(e *cacheEntry) (seq uint64, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.seq, c.m[e.rec.Handle] == e
+}
+
 // fill caches rec (which the cache then owns: the caller must not modify it) unless an
 // invalidation happened since seq was taken or the cache is not healthy. It reports whether rec
 // was taken. When full, a random entry is evicted (Go map order).
-func (c *cache) fill(seq uint64, rec *Record, raw []byte, at time.Time) bool {
+func (c *cache) fill(seq uint64, rec *Record, tag uint32, at time.Time) bool {
 	if c == nil || !c.healthy() {
 		return false
 	}
@@ -103,7 +114,7 @@ func (c *cache) fill(seq uint64, rec *Record, raw []byte, at time.Time) bool {
 			break
 		}
 	}
-	c.m[rec.Handle] = &cacheEntry{rec: rec, raw: raw, at: at}
+	c.m[rec.Handle] = &cacheEntry{rec: rec, tag: tag, at: at}
 	return true
 }
 

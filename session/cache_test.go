@@ -231,7 +231,7 @@ func TestCacheTouch(t *testing.T) {
 	// conflicts, and B must reload rather than serve its copy.
 	rec, _ := p.a.Lookup(ctx, h)
 	rec.AccessToken = "rotated"
-	val, err := p.a.keys.encodeRecord(rec)
+	val, err := p.a.keys.encodeRecord(rec, newTag())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,13 +101,19 @@ func newScratchPool(macKeys [][]byte) *sync.Pool {
 // NopEncoder): base64url(date "|" base64url(id) "|" HMAC(name "|" date "|" base64url(id))),
 // which encodeCookie still writes; this is the same check without its allocations.
 func (k keys) decodeCookie(name, value string) (string, bool) {
+	id, _, ok := k.decodeCookieDate(name, value)
+	return id, ok
+}
+
+// decodeCookieDate is decodeCookie also returning the value's signing time (Unix seconds).
+func (k keys) decodeCookieDate(name, value string) (string, int64, bool) {
 	if value == "" || len(value) > maxCookieValue {
-		return "", false
+		return "", 0, false
 	}
 	for i := 0; i < len(value); i++ {
 		c := value[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=') {
-			return "", false
+			return "", 0, false
 		}
 	}
 	sc := k.scratch.Get().(*cookieScratch)
@@ -118,25 +124,26 @@ func (k keys) decodeCookie(name, value string) (string, bool) {
 	sc.msg = sc.msg[:pre+base64.URLEncoding.DecodedLen(len(value))]
 	n, err := base64.URLEncoding.Decode(sc.msg[pre:], sc.src)
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	b := sc.msg[pre : pre+n]
 	date, rest, ok1 := bytes.Cut(b, []byte{'|'})
 	enc, mac, ok2 := bytes.Cut(rest, []byte{'|'})
 	if !ok1 || !ok2 || !k.verifyMAC(sc, sc.msg[:pre+len(date)+1+len(enc)], mac) {
-		return "", false
+		return "", 0, false
 	}
-	if t, ok := parseUnix(date); !ok || t < time.Now().Unix()-int64(k.cookieMaxAge) {
-		return "", false
+	t, ok := parseUnix(date)
+	if !ok || t < time.Now().Unix()-int64(k.cookieMaxAge) {
+		return "", 0, false
 	}
 	if base64.URLEncoding.DecodedLen(len(enc)) > len(sc.id) {
-		return "", false
+		return "", 0, false
 	}
 	n, err = base64.URLEncoding.Decode(sc.id[:], enc)
 	if err != nil || n != idLen || !isB64URLBytes(sc.id[:n]) {
-		return "", false
+		return "", 0, false
 	}
-	return string(sc.id[:n]), true
+	return string(sc.id[:n]), t, true
 }
 
 // verifyMAC reports, in constant time per key, whether mac is the HMAC of msg under a secret.

@@ -114,13 +114,16 @@ func (s sealer) seal(plain, ad []byte) ([]byte, error) {
 	return k.aead.Seal(out, out[1:1+ns], plain, ad), nil
 }
 
-func (s sealer) open(blob, ad []byte) ([]byte, error) {
+func (s sealer) open(blob, ad []byte) ([]byte, error) { return s.openTo(nil, blob, ad) }
+
+// openTo is open appending the plaintext to dst.
+func (s sealer) openTo(dst, blob, ad []byte) ([]byte, error) {
 	for _, k := range s.keys {
 		ns := k.aead.NonceSize()
 		if len(blob) < 1+ns+k.aead.Overhead() || blob[0] != k.id {
 			continue
 		}
-		if plain, err := k.aead.Open(nil, blob[1:1+ns], blob[1+ns:], ad); err == nil {
+		if plain, err := k.aead.Open(dst, blob[1:1+ns], blob[1+ns:], ad); err == nil {
 			return plain, nil
 		}
 	}

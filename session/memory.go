@@ -10,8 +10,8 @@ import (
 )
 
 // memBackend keeps keys in process with the same semantics as Redis (TTL by the injected
-// clock, NX/XX, GETDEL, sets). Expired keys are dropped when touched and by a sweep every
-// sweepEvery writes.
+// clock, NX/XX, GETDEL, in-place touch; a set per index lookup). Expired keys are dropped when
+// touched and by a sweep every sweepEvery writes.
 type memBackend struct {
 	now    func() time.Time
 	mu     sync.Mutex
@@ -112,6 +112,23 @@ func (m *memBackend) cas(_ context.Context, key string, old, val []byte, ttl tim
 	return casDone, nil
 }
 
+func (m *memBackend) touch(_ context.Context, key string, head []byte, ttl time.Duration) (casResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.str(key)
+	if !ok {
+		return casMissing, nil
+	}
+	if len(v.val) < v2Header || v.val[0] != head[0] || !bytes.Equal(v.val[v2Tag:v2Header], head[v2Tag:v2Header]) {
+		return casMismatch, nil
+	}
+	val := bytes.Clone(v.val) // values handed out by getDel are not copies
+	copy(val[v2LastSeenAt:v2Tag], head[v2LastSeenAt:v2Tag])
+	m.strs[key] = memStr{val: val, exp: m.now().Add(ttl)}
+	m.wrote()
+	return casDone, nil
+}
+
 func (m *memBackend) getDel(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -157,10 +174,18 @@ func (m *memBackend) delMany(_ context.Context, keys []string) (int, error) {
 	return n, nil
 }
 
-func (m *memBackend) addToSets(_ context.Context, sets []string, member string, ttl time.Duration) error {
+// memIndexKey is the set that stands for one lookup: the memory store keeps each in a set of
+// its own, which expires ttl after its last write (as Redis's legacy sets did); exp and
+// pruning are Redis's bucket bookkeeping (index.go).
+func memIndexKey(x index) string { return x.key + "\x00" + x.lookup }
+
+func (m *memBackend) pruneIndexes(context.Context, []index, time.Time) error { return nil }
+
+func (m *memBackend) addToIndexes(_ context.Context, idx []index, member string, _ time.Time, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, key := range sets {
+	for _, x := range idx {
+		key := memIndexKey(x)
 		s, ok := m.liveSet(key)
 		if !ok {
 			s = memSet{m: map[string]struct{}{}}
@@ -173,9 +198,11 @@ func (m *memBackend) addToSets(_ context.Context, sets []string, member string, 
 	return nil
 }
 
-func (m *memBackend) removeFromSet(_ context.Context, key string, members ...string) error {
+// removeFromIndex and members ignore idx.legacy: a memory store never had format-1 sets.
+func (m *memBackend) removeFromIndex(_ context.Context, idx index, members ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	key := memIndexKey(idx)
 	s, ok := m.liveSet(key)
 	if !ok {
 		return nil
@@ -189,10 +216,10 @@ func (m *memBackend) removeFromSet(_ context.Context, key string, members ...str
 	return nil
 }
 
-func (m *memBackend) members(_ context.Context, key string) ([]string, error) {
+func (m *memBackend) members(_ context.Context, idx index) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, _ := m.liveSet(key)
+	s, _ := m.liveSet(memIndexKey(idx))
 	out := make([]string, 0, len(s.m))
 	for x := range s.m {
 		out = append(out, x)

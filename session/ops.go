@@ -15,36 +15,14 @@ const (
 	MaxListLimit     = 1000
 )
 
-func (s *Store) userKey(userID string) string { return s.opts.KeyPrefix + "u:{" + userID + "}" }
-
-func (s *Store) sidKey(issuer, sid string) string {
-	return s.opts.KeyPrefix + "sid:{" + hashKey(issuer, sid) + "}"
-}
-
-func (s *Store) subKey(issuer, sub string) string {
-	return s.opts.KeyPrefix + "sub:{" + hashKey(issuer, sub) + "}"
-}
-
-// indexKeys are the sets that name rec's handle: per user, per IdP session, per subject.
-func (s *Store) indexKeys(rec *Record) []string {
-	var out []string
-	if rec.UserID != "" {
-		out = append(out, s.userKey(rec.UserID))
-	}
-	if rec.Issuer != "" && rec.IdPSessionID != "" {
-		out = append(out, s.sidKey(rec.Issuer, rec.IdPSessionID))
-	}
-	if rec.Issuer != "" && rec.Subject != "" {
-		out = append(out, s.subKey(rec.Issuer, rec.Subject))
-	}
-	return out
-}
-
 // write stores rec under its handle with TTL min(idle, remaining absolute). The indexes are
 // written first, so a session is never live without them (a stale index member is harmless:
-// it is pruned on read). Index sets live AbsoluteTimeout+1m, longer than any member.
+// it is pruned on read, and dropped once past its session's absolute expiry, see index.go). rec's
+// times are floored to the millisecond first (storedTime), as the format keeps them.
 func (s *Store) write(ctx context.Context, rec *Record, mode setMode) error {
 	now := s.now()
+	rec.CreatedAt, rec.LastSeenAt = storedTime(rec.CreatedAt), storedTime(rec.LastSeenAt)
+	rec.ExpiresAt, rec.TokenExpiry = storedTime(rec.ExpiresAt), storedTime(rec.TokenExpiry)
 	key := s.sessionKey(rec.Handle)
 	ttl := s.ttlFor(rec, now)
 	if mode == setXX { // the session may be cached here and on other instances
@@ -58,11 +36,11 @@ func (s *Store) write(ctx context.Context, rec *Record, mode setMode) error {
 		}
 		return ErrNotFound
 	}
-	val, err := s.keys.encodeRecord(rec)
+	val, err := s.keys.encodeRecord(rec, newTag())
 	if err != nil {
 		return err
 	}
-	if err := s.b.addToSets(ctx, s.indexKeys(rec), rec.Handle, s.opts.AbsoluteTimeout+time.Minute); err != nil {
+	if err := s.addToIndexes(ctx, rec); err != nil {
 		return err
 	}
 	ok, err := s.b.set(ctx, key, val, ttl, mode)
@@ -133,8 +111,8 @@ func (s *Store) Revoke(ctx context.Context, handle string) error {
 	}
 	s.invalidate(ctx, handle)
 	if rec, err := s.keys.decodeRecord(handle, raw, false); err == nil {
-		for _, set := range s.indexKeys(rec) {
-			if err := s.b.removeFromSet(ctx, set, handle); err != nil {
+		for _, idx := range s.indexes(rec) {
+			if err := s.b.removeFromIndex(ctx, idx, handle); err != nil {
 				s.log.Warn("session: index cleanup after revoke", "handle", handle, "err", err)
 			}
 		}
@@ -148,7 +126,7 @@ func (s *Store) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	return s.revokeIndex(ctx, s.userKey(userID))
+	return s.revokeIndex(ctx, s.userIndex(userID))
 }
 
 // RevokeIdPSession ends every session made in the IdP session (issuer, sid) (back-channel
@@ -157,7 +135,7 @@ func (s *Store) RevokeIdPSession(ctx context.Context, issuer, sid string) (int, 
 	if sid == "" {
 		return 0, nil
 	}
-	return s.revokeIndex(ctx, s.sidKey(issuer, sid))
+	return s.revokeIndex(ctx, s.sidIndex(issuer, sid))
 }
 
 // RevokeSubject ends every session of the IdP subject (issuer, subject) (back-channel logout
@@ -166,13 +144,13 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string) (int,
 	if subject == "" {
 		return 0, nil
 	}
-	return s.revokeIndex(ctx, s.subKey(issuer, subject))
+	return s.revokeIndex(ctx, s.subIndex(issuer, subject))
 }
 
-// revokeIndex deletes the sessions named in set and removes exactly those members (a session
+// revokeIndex deletes the sessions named in idx and removes exactly those members (a session
 // added concurrently keeps its entry).
-func (s *Store) revokeIndex(ctx context.Context, set string) (int, error) {
-	handles, err := s.b.members(ctx, set)
+func (s *Store) revokeIndex(ctx context.Context, idx index) (int, error) {
+	handles, err := s.b.members(ctx, idx)
 	if err != nil || len(handles) == 0 {
 		return 0, err
 	}
@@ -187,7 +165,7 @@ func (s *Store) revokeIndex(ctx context.Context, set string) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	return n, s.b.removeFromSet(ctx, set, handles...)
+	return n, s.b.removeFromIndex(ctx, idx, handles...)
 }
 
 // ListUser returns the live sessions of userID, newest first, WITHOUT tokens. Index entries of
@@ -196,8 +174,8 @@ func (s *Store) ListUser(ctx context.Context, userID string) ([]*Record, error) 
 	if userID == "" {
 		return nil, nil
 	}
-	set := s.userKey(userID)
-	handles, err := s.b.members(ctx, set)
+	idx := s.userIndex(userID)
+	handles, err := s.b.members(ctx, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +183,7 @@ func (s *Store) ListUser(ctx context.Context, userID string) ([]*Record, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.b.removeFromSet(ctx, set, dead...); err != nil {
+	if err := s.b.removeFromIndex(ctx, idx, dead...); err != nil {
 		s.log.Warn("session: index prune", "err", err)
 	}
 	return recs, nil

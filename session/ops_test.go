@@ -159,7 +159,7 @@ func TestListUserAndList(t *testing.T) {
 				t.Errorf("ListUser returned tokens")
 			}
 		}
-		if members, _ := e.b.members(ctx, st.userKey("alice")); len(members) != 2 {
+		if members, _ := e.b.members(ctx, st.userIndex("alice")); len(members) != 2 {
 			t.Errorf("user index has %d members after pruning, want 2", len(members))
 		}
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -59,30 +60,41 @@ var errCorrupt = errors.New("session: stored record is corrupt")
 
 func tokenAD(handle string) []byte { return []byte("authgate/session/tokens\x00" + handle) }
 
-// encodeRecord serialises rec for the backend in the binary format (record_codec.go), its
-// tokens sealed to rec.Handle.
-func (k keys) encodeRecord(rec *Record) ([]byte, error) {
+// encodeRecord serialises rec for the backend in the binary format version 2 (record_v2.go)
+// with write tag tag, its tokens sealed to rec.Handle. Times are written to the millisecond
+// (see storedTime).
+func (k keys) encodeRecord(rec *Record, tag uint32) ([]byte, error) {
 	var sealed []byte
 	if rec.IDToken != "" || rec.AccessToken != "" || rec.RefreshToken != "" {
 		var err error
-		if sealed, err = k.sealer.seal(tokensV1Plain(rec), tokenAD(rec.Handle)); err != nil {
+		if sealed, err = k.sealer.seal(tokensV2Plain(rec), tokenAD(rec.Handle)); err != nil {
 			return nil, err
 		}
 	}
-	return appendRecordV1(make([]byte, 0, binaryLen(rec)+len(sealed)), rec, sealed), nil
+	n := binaryLen(rec) + binary.MaxVarintLen64 + len(sealed)
+	return appendRecordV2(make([]byte, 0, n), rec, tag, sealed), nil
 }
 
-// decodeRecord parses a stored record of handle. With withTokens false
-// the sealed tokens are neither opened nor returned (listing for operators).
+// decodeRecord parses a stored record of handle (format 1 or 2). With withTokens false the
+// sealed tokens are neither opened nor returned (listing for operators). Anything that does
+// not parse exactly, or whose tokens do not open for handle, is errCorrupt.
 func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record, error) {
 	if len(raw) == 0 {
 		return nil, errCorrupt
 	}
-	if raw[0] != recordV1 {
+	rec := &Record{Handle: handle}
+	var (
+		sealed []byte
+		err    error
+	)
+	switch raw[0] {
+	case recordV2:
+		sealed, err = decodeRecordV2(raw, rec)
+	case recordV1:
+		sealed, err = decodeRecordV1(raw, rec)
+	default:
 		return nil, fmt.Errorf("%w: unknown format %#x", errCorrupt, raw[0])
 	}
-	rec := &Record{Handle: handle}
-	sealed, err := decodeRecordV1(raw, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +102,12 @@ func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record,
 		return nil, errCorrupt
 	}
 	if !withTokens || sealed == nil {
+		return rec, nil
+	}
+	if raw[0] == recordV2 {
+		if err := k.openTokensV2(sealed, handle, rec); err != nil {
+			return nil, fmt.Errorf("%w: tokens: %w", errCorrupt, err)
+		}
 		return rec, nil
 	}
 	plain, err := k.sealer.open(sealed, tokenAD(handle))

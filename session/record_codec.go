@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Binary record format, version 1 (what encodeRecord writes). The first byte names the format:
+// Binary record format, version 1 (written until format 2, record_v2.go; still decoded, and
+// rewritten as version 2 on the first read). The first byte names the format:
 //
 //	0xA1 | flags | 9 strings | roles | groups | 4 times | sealed tokens
 //
@@ -43,39 +44,6 @@ func recordStrings(rec *Record) [9]string {
 		rec.IdPSessionID, rec.Provider, rec.IP, rec.UserAgent}
 }
 
-// appendRecordV1 appends the version-1 encoding of rec with its already sealed tokens.
-func appendRecordV1(b []byte, rec *Record, sealed []byte) []byte {
-	var flags byte
-	if rec.EmailVerified {
-		flags |= flagEmailVerified
-	}
-	b = append(b, recordV1, flags)
-	for _, s := range recordStrings(rec) {
-		b = appendString(b, s)
-	}
-	for _, list := range [2][]string{rec.Roles, rec.Groups} {
-		b = binary.AppendUvarint(b, uint64(len(list)))
-		for _, s := range list {
-			b = appendString(b, s)
-		}
-	}
-	for _, t := range [4]time.Time{rec.TokenExpiry, rec.CreatedAt, rec.LastSeenAt, rec.ExpiresAt} {
-		b = binary.AppendVarint(b, t.Unix())
-		b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
-	}
-	b = binary.AppendUvarint(b, uint64(len(sealed)))
-	return append(b, sealed...)
-}
-
-// tokensV1Plain is the plaintext that encodeRecord seals: the three tokens.
-func tokensV1Plain(rec *Record) []byte {
-	n := 1 + 3*binary.MaxVarintLen64 + len(rec.IDToken) + len(rec.AccessToken) + len(rec.RefreshToken)
-	b := append(make([]byte, 0, n), tokensV1)
-	b = appendString(b, rec.IDToken)
-	b = appendString(b, rec.AccessToken)
-	return appendString(b, rec.RefreshToken)
-}
-
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -84,13 +52,17 @@ func appendString(b []byte, s string) []byte {
 // reader walks an encoded buffer. Strings are cut from str, one copy of the whole buffer, so a
 // decoded record costs one allocation for all its strings. Any malformed input sets bad.
 type reader struct {
-	raw []byte
-	str string // string(raw)
-	off int
-	bad bool
+	raw  []byte
+	str  string // string(raw[base:])
+	base int
+	off  int
+	bad  bool
 }
 
-func newReader(raw []byte, off int) reader { return reader{raw: raw, str: string(raw), off: off} }
+// newReader reads raw from off; only raw[off:] is copied for the strings.
+func newReader(raw []byte, off int) reader {
+	return reader{raw: raw, str: string(raw[off:]), base: off, off: off}
+}
 
 func (r *reader) uvarint() uint64 {
 	if r.bad {
@@ -119,18 +91,18 @@ func (r *reader) varint() int64 {
 }
 
 func (r *reader) byte() byte {
-	if r.bad || r.off >= len(r.str) {
+	if r.bad || r.off >= len(r.raw) {
 		r.bad = true
 		return 0
 	}
 	r.off++
-	return r.str[r.off-1]
+	return r.raw[r.off-1]
 }
 
 // span returns the bounds of the next length-prefixed field.
 func (r *reader) span() (int, int) {
 	n := r.uvarint()
-	if r.bad || n > uint64(len(r.str)-r.off) {
+	if r.bad || n > uint64(len(r.raw)-r.off) {
 		r.bad = true
 		return r.off, r.off
 	}
@@ -141,7 +113,7 @@ func (r *reader) span() (int, int) {
 
 func (r *reader) string() string {
 	i, j := r.span()
-	return r.str[i:j]
+	return r.str[i-r.base : j-r.base]
 }
 
 func (r *reader) time() time.Time {
@@ -163,7 +135,7 @@ func (r *reader) list(dst []string) {
 // count reads a list length; every element takes at least one byte, which bounds it.
 func (r *reader) count() int {
 	n := r.uvarint()
-	if r.bad || n > uint64(len(r.str)-r.off) {
+	if r.bad || n > uint64(len(r.raw)-r.off) {
 		r.bad = true
 		return 0
 	}
@@ -180,34 +152,15 @@ func decodeRecordV1(raw []byte, rec *Record) ([]byte, error) {
 		&rec.IdPSessionID, &rec.Provider, &rec.IP, &rec.UserAgent} {
 		*p = r.string()
 	}
-	// Roles and groups share one backing array: skip the roles to read the groups count first.
-	nRoles := r.count()
-	rolesAt := r.off
-	for range nRoles {
-		r.span()
-	}
-	nGroups := r.count()
+	readLists(&r, rec)
 	if r.bad {
 		return nil, errCorrupt
-	}
-	if nRoles+nGroups > 0 {
-		all := make([]string, nRoles+nGroups)
-		r.off = rolesAt
-		r.list(all[:nRoles])
-		r.count() // the groups count again
-		r.list(all[nRoles:])
-		if nRoles > 0 {
-			rec.Roles = all[:nRoles:nRoles]
-		}
-		if nGroups > 0 {
-			rec.Groups = all[nRoles:]
-		}
 	}
 	for _, p := range [4]*time.Time{&rec.TokenExpiry, &rec.CreatedAt, &rec.LastSeenAt, &rec.ExpiresAt} {
 		*p = r.time()
 	}
 	i, j := r.span()
-	if r.bad || r.off != len(r.str) || flags&^flagEmailVerified != 0 {
+	if r.bad || r.off != len(r.raw) || flags&^flagEmailVerified != 0 {
 		return nil, errCorrupt
 	}
 	if i == j {
@@ -223,7 +176,7 @@ func decodeTokensV1(plain []byte, rec *Record) error {
 		return errCorrupt
 	}
 	rec.IDToken, rec.AccessToken, rec.RefreshToken = r.string(), r.string(), r.string()
-	if r.bad || r.off != len(r.str) {
+	if r.bad || r.off != len(r.raw) {
 		return errCorrupt
 	}
 	return nil

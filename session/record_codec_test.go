@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -13,19 +14,42 @@ import (
 	"time"
 )
 
+// jwtLike is a token shaped like the bench IdP's: base64url parts joined by dots.
+func jwtLike(sizes ...int) string {
+	parts := make([]string, len(sizes))
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i*31 + j*7)
+		}
+		parts[i] = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return strings.Join(parts, ".")
+}
+
 func TestRecordBinaryRoundTrip(t *testing.T) {
-	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6_000_000, time.UTC) // whole milliseconds: format 2 keeps those
 	full := testRecord("alice")
-	full.Handle, full.TokenExpiry, full.CreatedAt, full.LastSeenAt, full.ExpiresAt = "h", at, at, at.Add(time.Second), at.Add(time.Hour)
+	full.Handle, full.TokenExpiry, full.CreatedAt, full.LastSeenAt, full.ExpiresAt = "h", at.Add(-time.Hour), at, at.Add(time.Second), at.Add(time.Hour)
+	jwt := testRecord("bob")
+	jwt.Handle, jwt.CreatedAt, jwt.LastSeenAt, jwt.ExpiresAt = "h", at, at, at.Add(time.Hour)
+	jwt.IDToken, jwt.AccessToken, jwt.RefreshToken = jwtLike(52, 481, 256), jwtLike(105, 32, 12, 33, 16), jwtLike(32)
 	tests := []struct {
 		name string
 		rec  *Record
 	}{
 		{name: "full", rec: full},
+		{name: "JWT-shaped tokens", rec: jwt},
+		{name: "UUIDs and base64url identifiers", rec: &Record{Handle: "h", UserID: "5f0c8a2e-7b1d-4c3a-9e6f-000000000001",
+			Subject: "5F0C8A2E-7B1D-4C3A-9E6F-000000000001", IdPSessionID: "V1StGXR8_Z5jdHi6B-myT", Email: "0123456789ab-cdef-0123-4567-89abcdef0123",
+			Name: "5f0c8a2e-7b1d-4c3a-9e6f-00000000000g", Roles: []string{"5f0c8a2e-7b1d-4c3a-9e6f-000000000002", "abcd"}, Groups: []string{"YWJj.ZGVm"},
+			IDToken: "5f0c8a2e-7b1d-4c3a-9e6f-000000000003", CreatedAt: at, LastSeenAt: at, ExpiresAt: at}},
+		{name: "tokens not base64url", rec: &Record{Handle: "h", IDToken: "a.b=.c", AccessToken: "x.YQ", RefreshToken: "YR", CreatedAt: at, LastSeenAt: at, ExpiresAt: at}},
+		{name: "dots only, empty parts, many parts", rec: &Record{Handle: "h", IDToken: "..", AccessToken: "a.b.c.d.e.f.g.h.i", RefreshToken: "YWJj..", CreatedAt: at, LastSeenAt: at, ExpiresAt: at}},
 		{name: "no tokens, roles or groups", rec: &Record{Handle: "h", UserID: "u", CreatedAt: at, LastSeenAt: at, ExpiresAt: at.Add(time.Hour)}},
 		{name: "only groups", rec: &Record{Handle: "h", Groups: []string{"g1", "g2"}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}},
 		{name: "only roles, unicode", rec: &Record{Handle: "h", Roles: []string{"ä", ""}, Name: "名前", RefreshToken: "r", CreatedAt: at, LastSeenAt: at, ExpiresAt: at}},
-		{name: "far times", rec: &Record{Handle: "h", CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), LastSeenAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ExpiresAt: at}},
+		{name: "far times", rec: &Record{Handle: "h", CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 1_000_000, time.UTC), LastSeenAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ExpiresAt: at}},
 	}
 	k, err := deriveKeys([][]byte{secretA()}, 3600)
 	if err != nil {
@@ -33,25 +57,56 @@ func TestRecordBinaryRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw, err := k.encodeRecord(tt.rec)
+			v1, err := k.encodeRecordV1(tt.rec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if raw[0] != recordV1 {
-				t.Fatalf("first byte %#x, want the version byte", raw[0])
-			}
-			got, err := k.decodeRecord("h", raw, true)
+			v2, err := k.encodeRecord(tt.rec, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.rec) {
-				t.Errorf("decoded\n %+v\nwant\n %+v", got, tt.rec)
+			if v2[0] != recordV2 || v1[0] != recordV1 || tagOf(v2) != 7 {
+				t.Fatalf("first bytes %#x %#x, tag %d; want the version bytes and 7", v2[0], v1[0], tagOf(v2))
 			}
-			noTok, err := k.decodeRecord("h", raw, false)
-			if err != nil || noTok.AccessToken != "" || noTok.RefreshToken != "" || noTok.IDToken != "" || noTok.UserID != tt.rec.UserID {
-				t.Errorf("without tokens: %+v, %v", noTok, err)
+			if tt.name == "JWT-shaped tokens" && len(v2) >= len(v1)-300 {
+				t.Errorf("format 2 is %d bytes, format 1 %d: JWT parts not stored in binary", len(v2), len(v1))
+			}
+			for _, raw := range [][]byte{v1, v2} {
+				got, err := k.decodeRecord("h", raw, true)
+				if err != nil {
+					t.Fatalf("format %#x: %v", raw[0], err)
+				}
+				if !reflect.DeepEqual(got, tt.rec) {
+					t.Errorf("format %#x decoded\n %+v\nwant\n %+v", raw[0], got, tt.rec)
+				}
+				noTok, err := k.decodeRecord("h", raw, false)
+				if err != nil || noTok.AccessToken != "" || noTok.RefreshToken != "" || noTok.IDToken != "" || noTok.UserID != tt.rec.UserID {
+					t.Errorf("format %#x without tokens: %+v, %v", raw[0], noTok, err)
+				}
 			}
 		})
+	}
+}
+
+func TestStoredTimeFloorsToMillisecond(t *testing.T) {
+	k, _ := deriveKeys([][]byte{secretA()}, 3600)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6_999_999, time.FixedZone("x", 3600))
+	before := time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	rec := &Record{Handle: "h", CreatedAt: at, LastSeenAt: before, ExpiresAt: at, TokenExpiry: at.Add(-time.Nanosecond)}
+	raw, _ := k.encodeRecord(rec, 0)
+	got, err := k.decodeRecord("h", raw, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2030, 1, 2, 2, 4, 5, 6_000_000, time.UTC)
+	if !got.CreatedAt.Equal(want) || !got.CreatedAt.Equal(storedTime(at)) || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, want)
+	}
+	if !got.LastSeenAt.Equal(before.Add(-999_999)) || !got.LastSeenAt.Equal(storedTime(before)) {
+		t.Errorf("LastSeenAt = %v, want floored", got.LastSeenAt)
+	}
+	if !got.TokenExpiry.Equal(storedTime(rec.TokenExpiry)) || !storedTime(time.Time{}).IsZero() {
+		t.Errorf("TokenExpiry = %v", got.TokenExpiry)
 	}
 }
 
@@ -60,20 +115,50 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	rec := testRecord("alice")
 	rec.Handle, rec.CreatedAt, rec.LastSeenAt, rec.ExpiresAt = "h", at, at, at.Add(time.Hour)
-	good, _ := k.encodeRecord(rec)
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)-3] ^= 1 // inside the sealed tokens
+	good1, _ := k.encodeRecordV1(rec)
+	good2, _ := k.encodeRecord(rec, 1)
+	flip := func(b []byte, i int) []byte { b = bytes.Clone(b); b[i] ^= 1; return b }
+	// The sealed length follows flags, CreatedAt and ExpiresAt (no TokenExpiry here).
+	sealedAt := v2Header + 1 + len(binary.AppendVarint(nil, at.UnixMilli())) + len(binary.AppendVarint(nil, time.Hour.Milliseconds()))
+	// A v2 record whose tokens seal a plaintext that is not a valid token list.
+	badPlain := func(plain []byte) []byte {
+		sealed, err := k.sealer.seal(plain, tokenAD("h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, sealed)
+	}
 	tests := []struct {
 		name string
 		raw  []byte
 	}{
 		{name: "empty", raw: nil},
-		{name: "unknown version", raw: append([]byte{0xA2}, good[1:]...)},
-		{name: "truncated", raw: good[:len(good)-1]},
-		{name: "trailing byte", raw: append(bytes.Clone(good), 0)},
-		{name: "unknown flag", raw: append([]byte{recordV1, 0x80}, good[2:]...)},
-		{name: "huge role count", raw: []byte{recordV1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
-		{name: "tampered tokens", raw: flipped},
+		{name: "unknown version", raw: append([]byte{0xA3}, good2[1:]...)},
+		{name: "v1 truncated", raw: good1[:len(good1)-1]},
+		{name: "v1 trailing byte", raw: append(bytes.Clone(good1), 0)},
+		{name: "v1 unknown flag", raw: append([]byte{recordV1, 0x80}, good1[2:]...)},
+		{name: "v1 huge role count", raw: []byte{recordV1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{name: "v1 tampered tokens", raw: flip(good1, len(good1)-3)},
+		{name: "v2 header only", raw: good2[:v2Header]},
+		{name: "v2 truncated", raw: good2[:len(good2)-1]},
+		{name: "v2 trailing byte", raw: append(bytes.Clone(good2), 0)},
+		{name: "v2 unknown flag", raw: func() []byte { b := bytes.Clone(good2); b[v2Header] |= 0x80; return b }()},
+		{name: "v2 sealed flag without tokens", raw: func() []byte {
+			b := appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, nil)
+			b[v2Header] |= flagSealed
+			return b
+		}()},
+		{name: "v2 tampered tokens", raw: flip(good2, v2Header+12)},
+		{name: "v2 tampered sealed length", raw: flip(good2, sealedAt)},
+		{name: "v2 bad varint", raw: append(append(bytes.Clone(good2[:v2Header+1]), bytes.Repeat([]byte{0xff}, 11)...), 0)},
+		{name: "v2 zero LastSeenAt", raw: appendRecordV2(nil, &Record{CreatedAt: at, ExpiresAt: at}, 0, nil)},
+		{name: "v2 tokens: wrong version", raw: badPlain([]byte{tokensV1, 0, 0, 0})},
+		{name: "v2 tokens: two only", raw: badPlain([]byte{tokensV2, 0, 0})},
+		{name: "v2 tokens: trailing", raw: badPlain([]byte{tokensV2, 0, 0, 0, 0})},
+		{name: "v2 tokens: UUID cut short", raw: badPlain([]byte{tokensV2, 1, 0, 0})},
+		{name: "v2 tokens: too many parts", raw: badPlain([]byte{tokensV2, 2*maxTokenParts + 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})},
+		{name: "v2 tokens: part too long", raw: badPlain([]byte{tokensV2, 3, 5, 1, 0, 0})},
+		{name: "v2 tokens: raw too long", raw: badPlain([]byte{tokensV2, 4, 'a', 0, 0})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,30 +167,56 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 			}
 		})
 	}
-	if _, err := k.decodeRecord("other-handle", good, true); err == nil {
-		t.Error("tokens opened under another handle")
+	for _, good := range [][]byte{good1, good2} {
+		if _, err := k.decodeRecord("other-handle", good, true); err == nil {
+			t.Errorf("format %#x: tokens opened under another handle", good[0])
+		}
 	}
 }
 
+// FuzzDecodeRecord: decoding never panics, never yields a record without its expiry times,
+// agrees with decoding without tokens, and what decodes re-encodes (format 2) to a record that
+// decodes to the same.
 func FuzzDecodeRecord(f *testing.F) {
 	k, _ := deriveKeys([][]byte{secretA()}, 3600)
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	rec := testRecord("alice")
-	rec.Handle, rec.CreatedAt, rec.LastSeenAt, rec.ExpiresAt = "h", at, at, at.Add(time.Hour)
-	good, _ := k.encodeRecord(rec)
-	f.Add(good)
+	rec.Handle, rec.CreatedAt, rec.LastSeenAt, rec.ExpiresAt, rec.TokenExpiry = "h", at, at, at.Add(time.Hour), at.Add(time.Minute)
+	good1, _ := k.encodeRecordV1(rec)
+	f.Add(good1)
+	rec.IDToken, rec.AccessToken = jwtLike(20, 40, 32), jwtLike(10, 3, 2, 1, 0)
+	good2, _ := k.encodeRecord(rec, 42)
+	f.Add(good2)
+	bare, _ := k.encodeRecord(&Record{Handle: "h", CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0)
+	f.Add(bare)
+	ids, _ := k.encodeRecord(&Record{Handle: "h", UserID: "5f0c8a2e-7b1d-4c3a-9e6f-000000000001", Subject: "YWJj",
+		Roles: []string{"a.b"}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0)
+	f.Add(ids)
 	f.Add([]byte{recordV1})
+	f.Add([]byte{recordV2})
 	f.Add([]byte(`{"exp":"2030-01-01T00:00:00Z","ls":"2030-01-01T00:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		got, err := k.decodeRecord("h", raw, true)
-		if err == nil && (got.ExpiresAt.IsZero() || got.LastSeenAt.IsZero()) {
+		if err != nil {
+			return
+		}
+		if got.ExpiresAt.IsZero() || got.LastSeenAt.IsZero() {
 			t.Fatalf("decoded a record without ExpiresAt/LastSeenAt")
 		}
-		if err == nil && raw[0] == recordV1 {
-			again, err := k.decodeRecord("h", raw, false)
-			if err != nil || again.UserID != got.UserID {
-				t.Fatalf("decode without tokens disagrees: %v", err)
-			}
+		again, err := k.decodeRecord("h", raw, false)
+		if err != nil || again.UserID != got.UserID || again.AccessToken != "" {
+			t.Fatalf("decode without tokens disagrees: %v", err)
+		}
+		if raw[0] != recordV2 {
+			return
+		}
+		re, err := k.encodeRecord(got, tagOf(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := k.decodeRecord("h", re, true)
+		if err != nil || !reflect.DeepEqual(back, got) {
+			t.Fatalf("re-encoded record decodes differently: %v\n%+v\n%+v", err, back, got)
 		}
 	})
 }

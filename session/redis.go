@@ -42,9 +42,17 @@ type backend interface {
 	delIfEqual(ctx context.Context, key string, val []byte) error
 	getMany(ctx context.Context, keys []string) ([][]byte, error) // nil entry when absent
 	delMany(ctx context.Context, keys []string) (int, error)
-	addToSets(ctx context.Context, sets []string, member string, ttl time.Duration) error
-	removeFromSet(ctx context.Context, set string, members ...string) error
-	members(ctx context.Context, set string) ([]string, error)
+	// touch rewrites LastSeenAt of a format-2 record in place and sets its TTL, if the record
+	// is format 2 with the tag of head (the first v2Header bytes of the new encoding):
+	// casDone; casMismatch when it is not; casMissing when the key is gone.
+	touch(ctx context.Context, key string, head []byte, ttl time.Duration) (casResult, error)
+	// Indexes (index.go): add member to every index of idx, to stay until exp; remove members
+	// from one; list the members of one (with those of its legacy set).
+	addToIndexes(ctx context.Context, idx []index, member string, exp time.Time, ttl time.Duration) error
+	removeFromIndex(ctx context.Context, idx index, members ...string) error
+	members(ctx context.Context, idx index) ([]string, error)
+	// pruneIndexes drops the entries past their exp from the buckets of idx (best effort).
+	pruneIndexes(ctx context.Context, idx []index, now time.Time) error
 	scanPrefix(ctx context.Context, prefix string, limit int) ([]string, error)
 	ping(ctx context.Context) error
 }
@@ -55,21 +63,34 @@ if v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`
 
+// touchLua: KEYS[1] the record, ARGV[1] the new header (version, LastSeenAt, tag), ARGV[2]
+// the TTL in milliseconds. Only LastSeenAt (bytes 1-8) is written, in place, and only while
+// the stored record has the same version and tag.
+const touchLua = `local h = redis.call('GETRANGE', KEYS[1], 0, 12)
+if h == '' then return -1 end
+if string.sub(h, 1, 1) ~= string.sub(ARGV[1], 1, 1) or string.sub(h, 10, 13) ~= string.sub(ARGV[1], 10, 13) then return 0 end
+redis.call('SETRANGE', KEYS[1], 1, string.sub(ARGV[1], 2, 9))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`
+
 const delIfEqualLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
 // redisBackend runs every call under its own timeout; go-redis reconnects by itself, so a
 // Redis that comes back just works.
 type redisBackend struct {
-	c         redis.UniversalClient
-	timeout   time.Duration
-	casScript *redis.Script
-	delScript *redis.Script
+	c           redis.UniversalClient
+	timeout     time.Duration
+	casScript   *redis.Script
+	touchScript *redis.Script
+	delScript   *redis.Script
+	pruneScript *redis.Script
 }
 
 func newRedisBackend(c redis.UniversalClient, timeout time.Duration) *redisBackend {
 	return &redisBackend{c: c, timeout: timeout,
-		casScript: redis.NewScript(casLua), delScript: redis.NewScript(delIfEqualLua)}
+		casScript: redis.NewScript(casLua), touchScript: redis.NewScript(touchLua),
+		delScript: redis.NewScript(delIfEqualLua), pruneScript: redis.NewScript(pruneLua)}
 }
 
 // errReplicaReads refuses a Cluster client that may read from replicas.
@@ -139,6 +160,22 @@ func (r *redisBackend) cas(ctx context.Context, key string, old, val []byte, ttl
 	n, err := r.casScript.Run(ctx, r.c, []string{key}, old, val, ttl.Milliseconds()).Int()
 	if err != nil {
 		return casMismatch, unavailable("cas", err)
+	}
+	switch n {
+	case 1:
+		return casDone, nil
+	case -1:
+		return casMissing, nil
+	}
+	return casMismatch, nil
+}
+
+func (r *redisBackend) touch(ctx context.Context, key string, head []byte, ttl time.Duration) (casResult, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	n, err := r.touchScript.Run(ctx, r.c, []string{key}, head, ttl.Milliseconds()).Int()
+	if err != nil {
+		return casMismatch, unavailable("touch", err)
 	}
 	switch n {
 	case 1:
@@ -220,51 +257,6 @@ func (r *redisBackend) delMany(ctx context.Context, keys []string) (int, error) 
 		n += int(d)
 	}
 	return n, nil
-}
-
-func (r *redisBackend) addToSets(ctx context.Context, sets []string, member string, ttl time.Duration) error {
-	if len(sets) == 0 {
-		return nil
-	}
-	ctx, cancel := r.ctx(ctx)
-	defer cancel()
-	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, s := range sets {
-			p.SAdd(ctx, s, member)
-			p.PExpire(ctx, s, ttl)
-		}
-		return nil
-	})
-	if err != nil {
-		return unavailable("sadd", err)
-	}
-	return nil
-}
-
-func (r *redisBackend) removeFromSet(ctx context.Context, set string, members ...string) error {
-	if len(members) == 0 {
-		return nil
-	}
-	ctx, cancel := r.ctx(ctx)
-	defer cancel()
-	args := make([]any, len(members))
-	for i, m := range members {
-		args[i] = m
-	}
-	if err := r.c.SRem(ctx, set, args...).Err(); err != nil {
-		return unavailable("srem", err)
-	}
-	return nil
-}
-
-func (r *redisBackend) members(ctx context.Context, set string) ([]string, error) {
-	ctx, cancel := r.ctx(ctx)
-	defer cancel()
-	m, err := r.c.SMembers(ctx, set).Result()
-	if err != nil {
-		return nil, unavailable("smembers", err)
-	}
-	return m, nil
 }
 
 // maxScanCalls bounds one listing: SCAN with COUNT 100 this many times per node at most.

@@ -73,7 +73,10 @@ type Options struct {
 	// (the Store still publishes invalidations for other instances). NewMemory has no cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the cache in entries (a random one is evicted when full). Default
-	// 1000 (about 7 KB each with typical tokens, so about 7 MB); negative disables the cache.
+	// 1000 (about 2.5 KB each with typical tokens, so about 2.5 MB); negative disables the
+	// cache. It also bounds the memo of verified cookie values (about 300 B each; default size
+	// when the cache is disabled), which lets a request skip the cookie's HMAC check and
+	// needs no invalidation: it only remembers that a value's signature verified.
 	CacheSize int
 	Now       func() time.Time
 	Logger    *slog.Logger // default discards
@@ -88,6 +91,7 @@ type Store struct {
 	log   *slog.Logger
 	cache *cache       // nil: no cache (memory store, or disabled)
 	inval *invalidator // nil: memory store
+	memo  *cookieMemo  // verified cookie values
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -144,7 +148,11 @@ func newStore(o Options, b backend) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{opts: o, keys: k, b: b, log: o.Logger}, nil
+	memoSize := o.CacheSize
+	if memoSize <= 0 {
+		memoSize = DefaultCacheSize
+	}
+	return &Store{opts: o, keys: k, b: b, log: o.Logger, memo: newCookieMemo(memoSize)}, nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -258,7 +266,8 @@ func maxAgeSeconds(d time.Duration) int {
 // and ErrNotFound is returned if it was revoked meanwhile (it is never resurrected).
 // CreatedAt defaults to now, ExpiresAt to CreatedAt+AbsoluteTimeout (never later), LastSeenAt
 // is set to now; the backend TTL is min(idle, remaining absolute) and the cookie's Max-Age is
-// the remaining absolute lifetime. Options.MaxAge < 0 deletes the record and expires the
+// the remaining absolute lifetime. The record's times are floored to the millisecond, as
+// they are stored. Options.MaxAge < 0 deletes the record and expires the
 // cookie. Errors wrap ErrUnavailable when the backend fails; then no cookie is set.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx, name := r.Context(), s.name(sess.Name())

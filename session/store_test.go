@@ -193,8 +193,10 @@ func TestTouch(t *testing.T) {
 			t.Fatalf("Update: %v", err)
 		}
 		e.clock.Advance(2 * time.Minute)
-		if _, err := st.touch(context.Background(), key, oldRaw, oldRec, e.clock.Now()); err != nil {
-			t.Fatalf("touch: %v", err)
+		for _, old := range [][]byte{nil, oldRaw} { // in place (tag check), and compare-and-set
+			if _, touched, err := st.touch(context.Background(), key, old, tagOf(oldRaw), oldRec.clone(), e.clock.Now(), st.cache.snapshot()); err != nil || touched {
+				t.Fatalf("stale touch (old %v): touched %v, err %v", old != nil, touched, err)
+			}
 		}
 		if rec := mustLive(t, st, c); rec.AccessToken != "access-refreshed" {
 			t.Errorf("AccessToken = %q after a stale touch, want the updated one", rec.AccessToken)

@@ -115,13 +115,13 @@ func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	return 0, errors.New("no used_memory in INFO memory")
 }
 
-// keyStats is what one kind of key (s:, u:, sid:, sub:) costs in Redis.
+// keyStats is what one kind of key (s:, uh:, sidh:, subh:) costs in Redis.
 type keyStats struct {
 	kind         string
 	count        int64
 	sampled      int
 	meanUsage    float64 // MEMORY USAGE, bytes
-	meanValueLen float64 // STRLEN for strings, SCARD for sets
+	meanValueLen float64 // STRLEN for strings, SCARD for sets, HLEN for hashes
 }
 
 // keyCensus scans the DB, counts keys by kind (the part after the prefix up to ":{") and
@@ -184,9 +184,12 @@ func sampleKeys(ctx context.Context, rdb *redis.Client, keys []string) (keyStats
 			continue // expired in between
 		}
 		var n int64
-		if typ[i].Val() == "set" {
+		switch typ[i].Val() {
+		case "set":
 			n, _ = rdb.SCard(ctx, k).Result()
-		} else {
+		case "hash": // the session indexes since record format 2
+			n, _ = rdb.HLen(ctx, k).Result()
+		default:
 			n, _ = rdb.StrLen(ctx, k).Result()
 		}
 		ks.sampled++

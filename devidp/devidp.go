@@ -1,7 +1,8 @@
 // Package devidp is a development OpenID Provider for `authgate demo` and for tests.
 //
 // It is built on github.com/zitadel/oidc/v3/pkg/op and keeps everything in memory:
-// users with plain-text passwords, one RSA signing key generated at New, auth
+// users with plain-text passwords, one signing key generated at New (RS256 by
+// default, ES256 on request: Options.SigningAlgorithm), auth
 // requests, access and refresh tokens. It is NOT for production: there is no
 // rate limiting, no persistence, no single sign-on session and no consent.
 //
@@ -13,6 +14,9 @@
 package devidp
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
@@ -27,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -67,6 +72,10 @@ type Options struct {
 	IDTokenTTL time.Duration
 	// RefreshTokenTTL is the lifetime of each refresh token; default 24h.
 	RefreshTokenTTL time.Duration
+	// SigningAlgorithm is the JWS algorithm of the ID tokens: "RS256" (the default; a
+	// 2048-bit RSA key) or "ES256" (a P-256 key: signing costs about 1/40 of RS256, verifying
+	// about 3 times more). Discovery and /keys advertise only the chosen one.
+	SigningAlgorithm string
 	// Logger receives the provider's own log lines; nil discards them.
 	// (The zitadel library logs a few request errors through slog's default logger.)
 	Logger *slog.Logger
@@ -109,23 +118,24 @@ const (
 	loginPath              = "/login"
 )
 
-// New validates opts, generates an RS256 signing key and builds the provider.
-// It starts no listener: serve Handler() yourself.
+// New validates opts, generates the signing key (RS256 unless Options.SigningAlgorithm says
+// ES256) and builds the provider. It starts no listener: serve Handler() yourself.
 func New(opts Options) (*Provider, error) {
 	issuerURL, err := validateIssuer(opts.Issuer)
 	if err != nil {
 		return nil, err
 	}
 	opts = withDefaults(opts)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	alg, key, err := generateKey(opts.SigningAlgorithm)
 	if err != nil {
-		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+		return nil, err
 	}
 	basePath := strings.TrimSuffix(issuerURL.Path, "/")
 	store, err := newStorage(storageOptions{
 		users:      opts.Users,
 		clients:    opts.Clients,
 		key:        key,
+		alg:        alg,
 		keyID:      randomID(12),
 		accessTTL:  opts.AccessTokenTTL,
 		idTTL:      opts.IDTokenTTL,
@@ -161,7 +171,30 @@ func withDefaults(opts Options) Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.SigningAlgorithm == "" {
+		opts.SigningAlgorithm = string(jose.RS256)
+	}
 	return opts
+}
+
+// generateKey makes the signing key of alg: RS256 (RSA 2048) or ES256 (P-256).
+func generateKey(alg string) (jose.SignatureAlgorithm, crypto.Signer, error) {
+	var (
+		key crypto.Signer
+		err error
+	)
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.RS256:
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return "", nil, fmt.Errorf("devidp: signing algorithm %q: want RS256 or ES256", alg)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("devidp: generate signing key: %w", err)
+	}
+	return jose.SignatureAlgorithm(alg), key, nil
 }
 
 // validateIssuer accepts https issuers and http issuers on loopback hosts only.

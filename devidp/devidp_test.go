@@ -40,10 +40,16 @@ type env struct {
 // startEnv serves a provider on a loopback httptest server, below issuerPath.
 func startEnv(t *testing.T, issuerPath string) *env {
 	t.Helper()
+	return startEnvAlg(t, issuerPath, "")
+}
+
+// startEnvAlg is startEnv with Options.SigningAlgorithm = alg.
+func startEnvAlg(t *testing.T, issuerPath, alg string) *env {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String() + issuerPath
 	p, err := New(Options{
-		Issuer: issuer,
+		Issuer: issuer, SigningAlgorithm: alg,
 		Clients: []Client{{
 			ID: testClientID, Secret: testSecret,
 			RedirectURIs:           []string{"http://127.0.0.1:*/.auth/callback"},

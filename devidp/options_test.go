@@ -23,6 +23,8 @@ func TestNewValidatesOptions(t *testing.T) {
 		{name: "client without secret", opts: Options{Issuer: "https://idp.example.com", Clients: []Client{{ID: "c", RedirectURIs: []string{"https://a/cb"}}}}, wantErr: true},
 		{name: "relative redirect", opts: Options{Issuer: "https://idp.example.com", Clients: []Client{{ID: "c", Secret: "s", RedirectURIs: []string{"/cb"}}}}, wantErr: true},
 		{name: "duplicate usernames", opts: Options{Issuer: "https://idp.example.com", Clients: good, Users: []User{{ID: "a", Username: "x"}, {ID: "b", Username: "x"}}}, wantErr: true},
+		{name: "ES256 key", opts: Options{Issuer: "https://idp.example.com", Clients: good, SigningAlgorithm: "ES256"}},
+		{name: "unsupported signing algorithm", opts: Options{Issuer: "https://idp.example.com", Clients: good, SigningAlgorithm: "HS256"}, wantErr: true},
 		{name: "colon in user id", opts: Options{Issuer: "https://idp.example.com", Clients: good, Users: []User{{ID: "a:b", Username: "x"}}}, wantErr: true},
 	}
 	for _, tt := range tests {

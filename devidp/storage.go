@@ -2,8 +2,8 @@ package devidp
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -20,6 +21,10 @@ import (
 const (
 	authRequestTTL = 10 * time.Minute
 	codeTTL        = 2 * time.Minute
+	// pruneEvery spaces out the sweeps of expired entries: a sweep walks every map (refresh
+	// tokens live a day), so one per new auth request made each login cost O(live tokens).
+	// Lookups check expiry themselves, so a late sweep only delays freeing memory.
+	pruneEvery = time.Second
 )
 
 var (
@@ -30,7 +35,8 @@ var (
 type storageOptions struct {
 	users            []User
 	clients          []Client
-	key              *rsa.PrivateKey
+	key              crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey, matching alg
+	alg              jose.SignatureAlgorithm
 	keyID            string
 	accessTTL, idTTL time.Duration
 	refreshTTL       time.Duration
@@ -51,6 +57,7 @@ type storage struct {
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 	rotated       map[string]time.Time // rotated-away refresh token -> when to forget it
+	nextPrune     time.Time            // no sweep before this time
 	refreshes     int
 	reuses        int
 }
@@ -113,8 +120,13 @@ func randomID(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// pruneLocked forgets expired auth requests, codes, tokens and rotation records.
+// pruneLocked forgets expired auth requests, codes, tokens and rotation records, at most
+// once per pruneEvery.
 func (s *storage) pruneLocked(now time.Time) {
+	if now.Before(s.nextPrune) {
+		return
+	}
+	s.nextPrune = now.Add(pruneEvery)
 	for id, ar := range s.authRequests {
 		if now.Sub(ar.createdAt) > authRequestTTL {
 			delete(s.authRequests, id)

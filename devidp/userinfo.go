@@ -208,23 +208,23 @@ func (s *storage) Health(context.Context) error { return nil }
 
 type signingKey struct{ s *storage }
 
-func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.s.opts.alg }
 func (k signingKey) Key() any                                    { return k.s.opts.key }
 func (k signingKey) ID() string                                  { return k.s.opts.keyID }
 
 type publicKey struct{ s *storage }
 
 func (k publicKey) ID() string                         { return k.s.opts.keyID }
-func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return k.s.opts.alg }
 func (k publicKey) Use() string                        { return "sig" }
-func (k publicKey) Key() any                           { return &k.s.opts.key.PublicKey }
+func (k publicKey) Key() any                           { return k.s.opts.key.Public() }
 
-// SigningKey is the RS256 key generated at New.
+// SigningKey is the key generated at New (RS256 or ES256).
 func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return signingKey{s}, nil }
 
-// SignatureAlgorithms lists RS256 only.
+// SignatureAlgorithms lists the one algorithm of the signing key.
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return []jose.SignatureAlgorithm{s.opts.alg}, nil
 }
 
 // KeySet is the public half of the signing key, served at /keys.

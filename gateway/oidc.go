@@ -17,6 +17,19 @@ import (
 // discoveryRetry is how long a failed discovery is remembered before the next attempt.
 const discoveryRetry = 2 * time.Second
 
+// idpIdleConns is the keep-alive pool per IdP host of the default IdP client. With
+// http.DefaultTransport's 2, concurrent logins opened (and closed) a TCP (and TLS) connection
+// for almost every token exchange.
+const idpIdleConns = 64
+
+// newIdPClient is the default Options.HTTPClient: a 10 s timeout and its own transport (proxy
+// settings from the environment, as http.DefaultTransport) with a pool sized for concurrent logins.
+func newIdPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = idpIdleConns
+	return &http.Client{Timeout: idpTimeout, Transport: t}
+}
+
 // provider is the configured IdP, discovered lazily so that the gateway starts (and keeps
 // serving existing sessions) while the IdP is unreachable, and recovers by itself.
 type provider struct {

@@ -95,7 +95,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	db.SetMaxOpenConns(maxConns(opts.MaxOpenConns, s.postgres, memory))
+	conns := maxConns(opts.MaxOpenConns, s.postgres, memory)
+	db.SetMaxOpenConns(conns)
+	// Keep the whole pool idle between logins: database/sql keeps 2 by default, so concurrent
+	// logins closed and reopened Postgres connections (a backend fork and a statement prepare each).
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if memory {
 		db.SetConnMaxIdleTime(0) // the in-memory database lives as long as its connection

@@ -106,7 +106,8 @@ func (h *harness) logins(ctx context.Context) error {
 		return fmt.Errorf("cpu time after the logins: %w", err)
 	}
 	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, selfCPU: self1 - self0,
-		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, pgCPU: commCPU("postgres") - pg0, workers: h.c.loginWorkers}
+		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, pgCPU: commCPU("postgres") - pg0, workers: h.c.loginWorkers,
+		idpAlg: h.c.idpAlg}
 	h.logf("logins: %d ok, %d failed in %s (%.0f/s); first error: %s", r.ok, r.failed,
 		r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.firstErr)
 	if r.ok == 0 {

@@ -120,26 +120,38 @@ func (p *proc) alive() error {
 }
 
 // cpuTime is utime+stime of pid (all its threads) from /proc/<pid>/stat.
-func cpuTime(pid int) (time.Duration, error) {
+func cpuTime(pid int) (time.Duration, error) { return procCPU(pid, false) }
+
+// procCPU is utime+stime of pid, plus cutime+cstime (its ended and reaped children) with
+// children.
+func procCPU(pid int, children bool) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	// Fields after the ")" that ends comm: state is field 3, utime 14, stime 15.
+	// Fields after the ")" that ends comm: state is field 3, utime 14, stime 15, cutime 16,
+	// cstime 17.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("malformed stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, errors.New("malformed stat")
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+	n := 2
+	if children {
+		n = 4
 	}
-	return time.Duration(ut+st) * time.Second / clkTck, nil
+	var ticks int64
+	for _, v := range f[11 : 11+n] {
+		t, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * time.Second / clkTck, nil
 }
 
 // memStatus returns VmRSS and VmHWM (peak RSS) of pid in bytes.
@@ -189,7 +201,8 @@ func sampleRSS(ctx context.Context, pid int) <-chan int64 {
 }
 
 // commCPU is the summed utime+stime of every process named comm (e.g. the postgres server and
-// its backends, whoever they serve). Processes that end in between are not counted.
+// its backends, whoever they serve), plus their reaped children's: a backend that ends in
+// between (a closed connection) is counted through the postmaster that reaped it.
 func commCPU(comm string) time.Duration {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -205,7 +218,7 @@ func commCPU(comm string) time.Duration {
 		if err != nil || strings.TrimSpace(string(b)) != comm {
 			continue
 		}
-		if d, err := cpuTime(pid); err == nil {
+		if d, err := procCPU(pid, true); err == nil {
 			total += d
 		}
 	}

@@ -45,6 +45,7 @@ type loginSample struct {
 	redisCPU      time.Duration
 	pgCPU         time.Duration // every postgres process on the machine
 	workers       int
+	idpAlg        string // devidp's ID token signing algorithm
 }
 
 // results is everything a run measured.

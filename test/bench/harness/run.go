@@ -140,7 +140,7 @@ func (h *harness) startSide(_ context.Context) error {
 func (h *harness) startGateway(ctx context.Context) error {
 	clientSecret := base64.RawURLEncoding.EncodeToString(randomBytes(24))
 	idp, out, err := startProc("devidp", h.c.out,
-		command(h.c.loadCPU, mustExecutable(), "devidp", "-users", strconv.Itoa(h.c.loginUsers)),
+		command(h.c.loadCPU, mustExecutable(), "devidp", "-users", strconv.Itoa(h.c.loginUsers), "-alg", h.c.idpAlg),
 		[]string{"BENCH_CLIENT_SECRET=" + clientSecret})
 	if err != nil {
 		return err

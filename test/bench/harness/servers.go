@@ -162,6 +162,7 @@ func bareProxyMain(ctx context.Context, args []string, stdout io.Writer) error {
 func devidpMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("devidp", flag.ContinueOnError)
 	n := fs.Int("users", 1000, "generated users")
+	alg := fs.String("alg", "RS256", "ID token signing algorithm: RS256 or ES256")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ func devidpMain(ctx context.Context, args []string, stdout io.Writer) error {
 			Name: fmt.Sprintf("Bench User %d", i), Roles: []string{"viewer"}, Groups: []string{"staff"}})
 	}
 	p, err := devidp.New(devidp.Options{
-		Issuer: issuer, Users: users,
+		Issuer: issuer, Users: users, SigningAlgorithm: *alg,
 		Clients: []devidp.Client{{ID: "authgate", Secret: os.Getenv("BENCH_CLIENT_SECRET"),
 			RedirectURIs: []string{"http://127.0.0.1:*/.auth/callback"}}},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

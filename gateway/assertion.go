@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgate/authgate/assertion"
 	"github.com/authgate/authgate/session"
+	"github.com/authgate/authgate/upstream"
 )
 
 // Assertions signs the X-Auth-Identity assertions of identity_jwt routes and serves the keys
@@ -78,25 +79,24 @@ func checkAssertionRoutes(opts Options) error {
 	return nil
 }
 
-// setIdentityJWT adds X-Auth-Identity to h for an identity_jwt route: iss = the public origin,
-// aud = the route name, sub = the user id, email, roles, groups. A signer failure is a 503: the
-// request is not forwarded without the assertion the upstream expects.
-func (g *Gateway) setIdentityJWT(ctx context.Context, h http.Header, rec *session.Record, rt *Route) error {
+// addIdentityJWT appends X-Auth-Identity to h for an identity_jwt route: iss = the public
+// origin, aud = the route name, sub = the user id, email, roles, groups. A signer failure is a
+// 503: the request is not forwarded without the assertion the upstream expects.
+func (g *Gateway) addIdentityJWT(ctx context.Context, h []upstream.Field, rec *session.Record, rt *Route) ([]upstream.Field, error) {
 	if !rt.IdentityJWT {
-		return nil
+		return h, nil
 	}
 	key := rec.Handle + "\x00" + rt.Name
 	now := g.now()
 	if tok, ok := g.jwtCache.get(key, now); ok {
-		h[identityHeader] = []string{tok}
-		return nil
+		return append(h, upstream.Field{Name: identityHeader, Value: tok}), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimout)
 	defer cancel()
 	tok, exp, err := g.opts.Assertions.Sign(ctx, assertion.Claims{Issuer: g.origin, Audience: rt.Name,
 		Subject: rec.UserID, Email: rec.Email, Roles: rec.Roles, Groups: rec.Groups})
 	if err != nil {
-		return fail(http.StatusServiceUnavailable, "assertion_unavailable",
+		return nil, fail(http.StatusServiceUnavailable, "assertion_unavailable",
 			"The service is temporarily unavailable. Please try again shortly.", err)
 	}
 	until := now.Add(assertionCacheTTL)
@@ -106,8 +106,7 @@ func (g *Gateway) setIdentityJWT(ctx context.Context, h http.Header, rec *sessio
 	if now.Before(until) {
 		g.jwtCache.put(key, tok, until, now)
 	}
-	h[identityHeader] = []string{tok}
-	return nil
+	return append(h, upstream.Field{Name: identityHeader, Value: tok}), nil
 }
 
 // jwks serves the public keys of the identity assertions. Upstreams may cache them for 5

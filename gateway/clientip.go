@@ -9,10 +9,13 @@ import (
 
 // clientIP is the address of the client: the direct peer, or, when the peer is a trusted
 // proxy, the right-most X-Forwarded-For entry that is not itself a trusted proxy.
-func (g *Gateway) clientIP(r *http.Request) string {
+func (g *Gateway) clientIP(r *http.Request) string { return g.clientAddr(r).String() }
+
+// clientAddr is clientIP as an address (the zero Addr when the peer address does not parse).
+func (g *Gateway) clientAddr(r *http.Request) netip.Addr {
 	peer := remoteAddr(r)
 	if !g.trusted(peer) {
-		return peer.String()
+		return peer
 	}
 	xff := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(xff) - 1; i >= 0; i-- {
@@ -21,10 +24,10 @@ func (g *Gateway) clientIP(r *http.Request) string {
 			break
 		}
 		if !g.trusted(a) {
-			return a.String()
+			return a
 		}
 	}
-	return peer.String()
+	return peer
 }
 
 func (g *Gateway) trusted(a netip.Addr) bool {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authgate/authgate/session"
+	"github.com/authgate/authgate/upstream"
 	"github.com/authgate/authgate/users"
 )
 
@@ -45,8 +46,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 	if err := g.checkCSRF(r, rt); err != nil {
 		return err
 	}
-	id := identityOf(rec)
-	if !rt.Access.Allows(id) {
+	if id := identityOf(rec); !rt.Access.Allows(&id) {
 		g.opts.Users.Audit(users.Event{Time: g.now(), Kind: "access_denied", UserID: rec.UserID,
 			SessionHandle: rec.Handle, IP: g.clientIP(r), UserAgent: userAgent(r), Route: rt.Name, Reason: "policy"})
 		return fail(http.StatusForbidden, "forbidden", "You do not have access to this page.", nil)
@@ -56,11 +56,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 			return g.sessionGone(w, r, err)
 		}
 	}
-	h := g.identityHeaders(rec, rt)
-	if err := g.setIdentityJWT(r.Context(), h, rec, rt); err != nil {
+	h, err := g.addIdentityJWT(r.Context(), g.identityHeaders(rec, rt), rec, rt)
+	if err != nil {
 		return err
 	}
-	r.Header.Del("Authorization") // never the client's own; pass_access_token sets the session's
+	delete(r.Header, "Authorization") // never the client's own; pass_access_token sets the session's
 	g.proxy.Serve(w, r, i, h)
 	return nil
 }
@@ -102,9 +102,10 @@ func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// identityOf builds the identity of a session.
-func identityOf(rec *session.Record) *Identity {
-	return &Identity{
+// identityOf builds the identity of a session (a value: the policy check keeps it on the
+// stack).
+func identityOf(rec *session.Record) Identity {
+	return Identity{
 		UserID: rec.UserID, Subject: rec.Subject, Issuer: rec.Issuer,
 		Email: rec.Email, EmailVerified: rec.EmailVerified, Name: rec.Name,
 		Roles: rec.Roles, Groups: rec.Groups,
@@ -112,17 +113,26 @@ func identityOf(rec *session.Record) *Identity {
 }
 
 // identityHeaders are the headers the upstream receives for a session, set after the proxy
-// has stripped every client-supplied X-Auth-* header.
-func (g *Gateway) identityHeaders(rec *session.Record, rt *Route) http.Header {
-	h := make(http.Header, 7)
-	h["X-Auth-User-Id"] = []string{rec.UserID}
-	h["X-Auth-Subject"] = []string{rec.Subject}
-	h["X-Auth-Email"] = []string{cleanHeaderValue(rec.Email)}
-	h["X-Auth-Name"] = []string{cleanHeaderValue(rec.Name)}
-	h["X-Auth-Roles"] = []string{strings.Join(rec.Roles, ",")}
-	h["X-Auth-Groups"] = []string{strings.Join(rec.Groups, ",")}
+// has stripped every client-supplied X-Auth-* header. There is room for X-Auth-Identity.
+func (g *Gateway) identityHeaders(rec *session.Record, rt *Route) []upstream.Field {
+	h := make([]upstream.Field, 6, 8)
+	h[0] = upstream.Field{Name: "X-Auth-User-Id", Value: rec.UserID}
+	h[1] = upstream.Field{Name: "X-Auth-Subject", Value: rec.Subject}
+	h[2] = upstream.Field{Name: "X-Auth-Email", Value: cleanHeaderValue(rec.Email)}
+	h[3] = upstream.Field{Name: "X-Auth-Name", Value: cleanHeaderValue(rec.Name)}
+	h[4] = upstream.Field{Name: "X-Auth-Roles", Value: strings.Join(rec.Roles, ",")}
+	h[5] = upstream.Field{Name: "X-Auth-Groups", Value: strings.Join(rec.Groups, ",")}
 	if rt.PassAccessToken && rec.AccessToken != "" {
-		h["Authorization"] = []string{"Bearer " + rec.AccessToken}
+		h = append(h, upstream.Field{Name: "Authorization", Value: "Bearer " + rec.AccessToken})
 	}
 	return h
+}
+
+// setFields sets each field in dst (an answer's headers), except the one named skip.
+func setFields(dst http.Header, fields []upstream.Field, skip string) {
+	for _, f := range fields {
+		if f.Name != skip {
+			dst[f.Name] = []string{f.Value}
+		}
+	}
 }

@@ -79,19 +79,17 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) error {
 	if err := g.checkCSRF(&orig, rt); err != nil {
 		return err
 	}
-	if !rt.Access.Allows(identityOf(rec)) {
+	if id := identityOf(rec); !rt.Access.Allows(&id) {
 		g.opts.Users.Audit(users.Event{Time: g.now(), Kind: "access_denied", UserID: rec.UserID,
 			SessionHandle: rec.Handle, IP: g.clientIP(r), UserAgent: userAgent(r), Route: rt.Name, Reason: "policy"})
 		return fail(http.StatusForbidden, "forbidden", "You do not have access to this page.", nil)
 	}
-	h := g.identityHeaders(rec, rt)
-	if err := g.setIdentityJWT(r.Context(), h, rec, rt); err != nil {
+	h, err := g.addIdentityJWT(r.Context(), g.identityHeaders(rec, rt), rec, rt)
+	if err != nil {
 		return err
 	}
-	delete(h, "Authorization") // the session's token is for pass_access_token routes of the proxy path only
-	for k, v := range h {
-		w.Header()[k] = v
-	}
+	// The session's token is for pass_access_token routes of the proxy path only.
+	setFields(w.Header(), h, "Authorization")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -117,9 +115,7 @@ func (g *Gateway) checkBearer(w http.ResponseWriter, r *http.Request, rt *Route)
 		g.auditBearerDenied(r, rt)
 		return fail(http.StatusForbidden, "forbidden", "You do not have access to this page.", nil)
 	}
-	for k, v := range bearerHeaders(id) {
-		w.Header()[k] = v
-	}
+	setFields(w.Header(), bearerHeaders(id), "")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -274,7 +270,7 @@ func (g *Gateway) forwardBearer(w http.ResponseWriter, r *http.Request, i int) e
 	}
 	h := bearerHeaders(id)
 	if rt.PassAccessToken {
-		h["Authorization"] = []string{"Bearer " + token}
+		h = append(h, upstream.Field{Name: "Authorization", Value: "Bearer " + token})
 	}
 	r.Header.Del("Authorization")
 	g.proxy.Serve(w, r, i, h)
@@ -283,14 +279,13 @@ func (g *Gateway) forwardBearer(w http.ResponseWriter, r *http.Request, i int) e
 
 // bearerHeaders are the identity headers of a bearer caller. There is no X-Auth-User-Id: the
 // caller was never provisioned (no database on this path); X-Auth-Subject is the IdP's sub.
-func bearerHeaders(id *Identity) http.Header {
-	h := make(http.Header, 6)
-	h["X-Auth-Subject"] = []string{id.Subject}
-	h["X-Auth-Email"] = []string{id.Email}
-	h["X-Auth-Name"] = []string{id.Name}
-	h["X-Auth-Roles"] = []string{strings.Join(id.Roles, ",")}
-	h["X-Auth-Groups"] = []string{strings.Join(id.Groups, ",")}
-	return h
+func bearerHeaders(id *Identity) []upstream.Field {
+	return append(make([]upstream.Field, 0, 6),
+		upstream.Field{Name: "X-Auth-Subject", Value: id.Subject},
+		upstream.Field{Name: "X-Auth-Email", Value: id.Email},
+		upstream.Field{Name: "X-Auth-Name", Value: id.Name},
+		upstream.Field{Name: "X-Auth-Roles", Value: strings.Join(id.Roles, ",")},
+		upstream.Field{Name: "X-Auth-Groups", Value: strings.Join(id.Groups, ",")})
 }
 
 // rejectBearer answers a failed bearer authentication: 401 JSON with a WWW-Authenticate

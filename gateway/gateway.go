@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -84,12 +85,19 @@ type Options struct {
 	AllowedOrigins []string // cross-site origins allowed to call with credentials
 	TrustedProxies []netip.Prefix
 
-	// HTTPClient talks to the IdP; it must have a timeout. Defaults to a client with 10s.
+	// HTTPClient talks to the IdP; it must have a timeout. Defaults to a client with 10s and a
+	// keep-alive pool of 64 connections.
 	HTTPClient *http.Client
 	// UpstreamTransport overrides the proxy's transport (tests, benchmarks).
 	UpstreamTransport http.RoundTripper
 	Logger            *slog.Logger
-	Now               func() time.Time
+	// AccessLog, when set, receives the access log: one JSON line per request of the main
+	// listener, each in one Write call, the same line Logger's slog.JSONHandler would write
+	// for it (time, level, msg "request", request_id, method, path, route, status, duration,
+	// user_id, ip), encoded without slog. Lines are written only while Logger is enabled at
+	// info. nil: the lines go through Logger.
+	AccessLog io.Writer
+	Now       func() time.Time
 	// Observer receives metrics; nil counts nothing.
 	Observer Observer
 	// Bearer lets API clients authenticate with "Authorization: Bearer <JWT>" (docs/api-clients.md).
@@ -130,6 +138,8 @@ type Gateway struct {
 	bearer    *bearerAuth     // nil when bearer authentication is disabled
 	refresh   *refreshState   // in-process backoff of failed token refreshes
 	jwtCache  *assertionCache // signed X-Auth-Identity per session and route
+	access    *accessLog      // nil: access lines go through log
+	ids       *requestIDs
 }
 
 // New checks opts and builds a Gateway. Discovery at the IdP happens lazily at the first login
@@ -153,7 +163,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		opts.Now = time.Now
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		opts.HTTPClient = newIdPClient()
 	}
 	g := &Gateway{
 		opts:      opts,
@@ -164,6 +174,10 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		txCookie:  opts.CookieName + "-tx",
 		log:       opts.Logger,
 		now:       opts.Now,
+		ids:       newRequestIDs(),
+	}
+	if opts.AccessLog != nil {
+		g.access = &accessLog{w: opts.AccessLog}
 	}
 	for _, o := range opts.AllowedOrigins {
 		g.allowed[strings.ToLower(strings.TrimSuffix(o, "/"))] = true

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"time"
@@ -79,25 +77,40 @@ func noteUser(w http.ResponseWriter, userID string) {
 func (g *Gateway) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// One allocation for the recorder and the request id's header values.
+		st := &struct {
+			recorder
+			ids [2]string
+		}{recorder: recorder{ResponseWriter: w}}
+		rec := &st.recorder
 		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
-			r.Header.Set("X-Request-Id", id)
+		if validRequestID(id) {
+			st.ids[1] = id
+		} else {
+			id = g.ids.next()
+			st.ids[0], st.ids[1] = id, id
+			r.Header["X-Request-Id"] = st.ids[0:1:1]
 		}
-		w.Header().Set("X-Request-Id", id)
-		rec := &recorder{ResponseWriter: w}
+		w.Header()["X-Request-Id"] = st.ids[1:2:2]
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		d := time.Since(start)
+		end := time.Now()
+		d := end.Sub(start)
 		g.obs.ObserveRequest(rec.route, rec.status, d)
-		if g.log.Enabled(r.Context(), slog.LevelInfo) {
-			g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.String("route", rec.route), slog.Int("status", rec.status),
-				slog.Duration("duration", d), slog.String("user_id", rec.userID), slog.String("ip", g.clientIP(r)))
+		if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
 		}
+		if g.access != nil {
+			g.access.write(&accessLine{time: end, requestID: id, method: r.Method, path: r.URL.Path,
+				route: rec.route, status: rec.status, duration: d, userID: rec.userID, ip: g.clientAddr(r)})
+			return
+		}
+		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("route", rec.route), slog.Int("status", rec.status),
+			slog.Duration("duration", d), slog.String("user_id", rec.userID), slog.String("ip", g.clientIP(r)))
 	})
 }
 
@@ -113,10 +126,4 @@ func validRequestID(s string) bool {
 		}
 	}
 	return true
-}
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -42,12 +42,17 @@ func gatewayCookie(name string) bool {
 }
 
 // identitySet is the identity header set the fake gateway adds on routes named "api*".
-func identitySet() http.Header {
-	return http.Header{
-		"X-Auth-User-Id": {"u-1"},
-		"X-Auth-Subject": {"sub-1"},
-		"X-Auth-Roles":   {"viewer"},
+func identitySet() []Field {
+	return []Field{{"X-Auth-User-Id", "u-1"}, {"X-Auth-Subject", "sub-1"}, {"X-Auth-Roles", "viewer"}}
+}
+
+// identityHeader is identitySet as the upstream receives it.
+func identityHeader() http.Header {
+	h := http.Header{}
+	for _, f := range identitySet() {
+		h[f.Name] = []string{f.Value}
 	}
+	return h
 }
 
 // frontFor mimics package gateway's request path: normalise once, match, Serve. Routes whose
@@ -66,7 +71,7 @@ func frontFor(t *testing.T, p *Proxy) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		var set http.Header
+		var set []Field
 		if strings.HasPrefix(p.table.Route(i).Name, "api") {
 			set = identitySet()
 		}

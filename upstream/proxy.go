@@ -33,7 +33,8 @@ type Options struct {
 	// Logger receives upstream errors at warn (route name and detail). nil discards.
 	Logger *slog.Logger
 	// Transport replaces the built-in transport (tests, benchmarks). Route.Timeout still
-	// applies; it is enforced with a context deadline, not by the transport.
+	// applies; with it, Serve enforces it with a per-request timer and context, where the
+	// built-in transports enforce it themselves (ResponseHeaderTimeout) at no cost per request.
 	Transport http.RoundTripper
 	// PublicHost is the host[:port] browsers use for the gateway (from server.public_url). It
 	// is the X-Forwarded-Host of requests from untrusted peers on routes without a Host, so a
@@ -52,23 +53,44 @@ type Proxy struct {
 	owned   func(string) bool
 	log     *slog.Logger
 	host    string // PublicHost
-	rt      http.RoundTripper
+	// transports are the round trippers of the routes, deduplicated: the built-in transport
+	// and one clone per distinct Route.Timeout, or Options.Transport alone.
+	transports []http.RoundTripper
+	// timed[i]: Serve enforces route i's Timeout itself (Options.Transport was set); false
+	// when route i has no Timeout or its transport has it as ResponseHeaderTimeout.
+	timed []bool
 	// after starts a timer; tests replace it to fire timeouts by hand.
 	after func(d time.Duration, f func()) (stop func() bool)
 }
 
-// forwardState is the one context value Serve hands to the ReverseProxy hooks.
+// Field is one header the gateway adds to a forwarded request: a canonical name
+// (http.CanonicalHeaderKey form) and one value without CR or LF.
+type Field struct{ Name, Value string }
+
+// forwardState is what Serve hands to the ReverseProxy hooks: it is the forwarded request's
+// context itself (the request's, plus itself as the value of ctxKey), so handing it over
+// costs no separate context.WithValue.
 type forwardState struct {
-	set   http.Header
+	context.Context
+	set   []Field
 	timed bool
 	dl    headerDeadline
 }
 
+// Value returns the state for ctxKey and defers every other key to the request's context.
+func (s *forwardState) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
 type ctxKey struct{}
 
-// New validates the routes and builds one ReverseProxy per route over one shared transport
+// New validates the routes and builds one ReverseProxy per route over the built-in transport
 // (keep-alives, MaxIdleConnsPerHost, IdleConnTimeout 90s, HTTP/1.1 to upstreams, no
-// environment proxy, no transparent decompression). Call CloseIdleConnections at shutdown.
+// environment proxy, no transparent decompression): routes with the same Timeout share one
+// transport that has it as ResponseHeaderTimeout. Call CloseIdleConnections at shutdown.
 func New(opts Options) (*Proxy, error) {
 	table, err := NewTable(opts.Routes)
 	if err != nil {
@@ -80,7 +102,7 @@ func New(opts Options) (*Proxy, error) {
 		owned:   opts.GatewayCookies,
 		host:    opts.PublicHost,
 		log:     opts.Logger,
-		rt:      opts.Transport,
+		timed:   make([]bool, len(table.routes)),
 		after: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},
@@ -91,16 +113,39 @@ func New(opts Options) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if p.rt == nil {
-		p.rt = newTransport(opts.MaxIdleConnsPerHost)
+	var base *http.Transport
+	byTimeout := map[time.Duration]http.RoundTripper{}
+	if opts.Transport != nil {
+		p.transports = []http.RoundTripper{opts.Transport}
+	} else {
+		base = newTransport(opts.MaxIdleConnsPerHost)
+		byTimeout[0] = base
+		p.transports = []http.RoundTripper{base}
 	}
 	pool := &bufferPool{}
 	for i, r := range table.routes {
+		rt := opts.Transport
+		switch {
+		case rt != nil:
+			p.timed[i] = r.Timeout > 0
+		case byTimeout[r.Timeout] != nil:
+			rt = byTimeout[r.Timeout]
+		default:
+			// The transport starts the clock once the request (body included) is written and
+			// stops it at the response headers, as Route.Timeout says; no timer in Serve.
+			t := base.Clone()
+			t.ResponseHeaderTimeout = r.Timeout
+			// Connecting is bounded by the timeout too (at least minDialTimeout, so that a
+			// sub-second header timeout does not fail connects on a busy host).
+			t.DialContext = newDialer(min(max(r.Timeout, minDialTimeout), dialTimeout)).DialContext
+			byTimeout[r.Timeout], rt = t, t
+			p.transports = append(p.transports, t)
+		}
 		p.proxies = append(p.proxies, &httputil.ReverseProxy{
 			Rewrite:        p.rewriteFunc(i),
 			ModifyResponse: p.modifyResponseFunc(),
 			ErrorHandler:   p.errorHandlerFunc(r.Name),
-			Transport:      p.rt,
+			Transport:      rt,
 			BufferPool:     pool,
 			ErrorLog:       slog.NewLogLogger(p.log.With("route", r.Name).Handler(), slog.LevelWarn),
 		})
@@ -112,10 +157,9 @@ func newTransport(maxIdlePerHost int) *http.Transport {
 	if maxIdlePerHost <= 0 {
 		maxIdlePerHost = 256
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                  nil, // never route upstream traffic through $HTTP_PROXY
-		DialContext:            dialer.DialContext,
+		DialContext:            newDialer(dialTimeout).DialContext,
 		MaxIdleConnsPerHost:    maxIdlePerHost,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
@@ -126,34 +170,46 @@ func newTransport(maxIdlePerHost int) *http.Transport {
 	}
 }
 
+// dialTimeout bounds connecting to an upstream; a route's Timeout, when shorter, instead, but
+// never less than minDialTimeout.
+const (
+	dialTimeout    = 10 * time.Second
+	minDialTimeout = time.Second
+)
+
+func newDialer(timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+}
+
 // CloseIdleConnections closes kept-alive upstream connections (call it at shutdown).
 func (p *Proxy) CloseIdleConnections() {
-	if c, ok := p.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
+	for _, rt := range p.transports {
+		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
 	}
 }
 
 // Serve forwards r to route i. The caller must already have set r.URL.Path to the output of
 // NormalizePath (and RawPath to ""), matched i on that path and authorised the request. set
-// holds the identity headers to add after all stripping (nil for public routes); Serve takes
-// ownership of it; a key in set replaces the client's header of that name (so set must carry
-// Authorization when the client's own must not pass), and values must not contain CR/LF.
+// holds the identity headers to add after all stripping (nil for public routes); a name in
+// set replaces the client's header of that name (so set must carry Authorization when the
+// client's own must not pass), and values must not contain CR/LF.
 //
-// Serve writes the whole response, including 502/504 errors. Route.Timeout counts from Serve
-// (or, for a request with a body, from the moment the body is fully sent) until the response
-// headers. Like httputil.ReverseProxy it panics with http.ErrAbortHandler when copying the
+// Serve writes the whole response, including 502/504 errors. Route.Timeout bounds connecting
+// to the upstream (the built-in transports allow at least 1s for that) and, once the request
+// (with its body) is fully sent, the wait for the response headers; streaming the response is
+// not limited. Like httputil.ReverseProxy it panics with http.ErrAbortHandler when copying the
 // body fails mid-way: a recovering middleware must re-panic that value, not answer 500.
-func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set http.Header) {
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set []Field) {
 	if route < 0 || route >= len(p.proxies) {
 		p.log.Error("upstream: no such route", "route", route)
 		writeUpstreamError(w, r, http.StatusBadGateway)
 		return
 	}
-	st := &forwardState{set: set}
-	ctx := r.Context()
-	if d := p.table.routes[route].Timeout; d > 0 {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
+	st := &forwardState{Context: r.Context(), set: set}
+	if d := p.table.routes[route].Timeout; d > 0 && p.timed[route] {
+		ctx, cancel := context.WithCancelCause(st.Context)
 		defer cancel(nil)
 		st.timed = true
 		st.dl = headerDeadline{d: d, after: p.after, cancel: cancel}
@@ -166,8 +222,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set htt
 				WroteRequest: func(httptrace.WroteRequestInfo) { st.dl.arm() },
 			})
 		}
+		st.Context = ctx
 	}
-	p.proxies[route].ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, st)))
+	p.proxies[route].ServeHTTP(w, r.WithContext(st))
 }
 
 // rewriteFunc builds route i's Rewrite: URL, Host, strip client headers, filter cookies,
@@ -185,19 +242,29 @@ func (p *Proxy) rewriteFunc(i int) func(*httputil.ProxyRequest) {
 		pr.SetURL(route.Target)
 		pr.Out.Host = route.Target.Host
 
-		h := pr.Out.Header
-		for k := range h {
-			if isDroppedHeader(k) {
-				delete(h, k)
+		var set []Field
+		if st, ok := pr.In.Context().Value(ctxKey{}).(*forwardState); ok {
+			set = st.set
+		}
+		// A new map sized for what is added below, holding the client's headers minus the
+		// dropped ones: cheaper than deleting from the clone and growing it (a map past 8
+		// entries is rebuilt as a table).
+		in := pr.Out.Header
+		h := make(http.Header, len(in)+4+len(set)) // + X-Forwarded-*, User-Agent
+		for k, v := range in {
+			if !isDroppedHeader(k) {
+				h[k] = v
 			}
 		}
+		pr.Out.Header = h
 		dropNonWebSocketUpgrade(h)
 		filterCookieHeader(h, p.owned)
-		p.setForwarded(pr, route.Host)
-		if st, ok := pr.In.Context().Value(ctxKey{}).(*forwardState); ok {
-			for k, v := range st.set {
-				h[textproto.CanonicalMIMEHeaderKey(k)] = v
-			}
+		vals := make([]string, 3+len(set)) // one backing array for the values set below
+		p.setForwarded(pr, route.Host, vals[:3])
+		for i, f := range set {
+			v := vals[3+i : 4+i : 4+i]
+			v[0] = f.Value
+			h[textproto.CanonicalMIMEHeaderKey(f.Name)] = v
 		}
 	}
 }
@@ -223,10 +290,10 @@ func dropNonWebSocketUpgrade(h http.Header) {
 }
 
 // setForwarded sets X-Forwarded-For/-Proto/-Host: kept and appended for a trusted peer,
-// replaced by the peer address and the gateway's own view for anyone else.
-func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, routeHost string) {
+// replaced by the peer address and the gateway's own view for anyone else. vals (length 3)
+// is the backing array for the three values.
+func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, routeHost string, vals []string) {
 	in, h := pr.In, pr.Out.Header
-	vals := make([]string, 3)          // one backing array for the three values
 	vals[1], vals[2] = "http", in.Host // a route with a Host matched in.Host exactly
 	if routeHost == "" && p.host != "" {
 		vals[2] = p.host

@@ -56,7 +56,7 @@ func TestProxyStripsSpoofedHeaders(t *testing.T) {
 		wantIdentity http.Header
 	}{
 		{name: "HDR-01/03 public route, nothing set", path: "/public/x"},
-		{name: "HDR-02/03/14 authenticated route, only the gateway's values", path: "/api/me", wantIdentity: identitySet()},
+		{name: "HDR-02/03/14 authenticated route, only the gateway's values", path: "/api/me", wantIdentity: identityHeader()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -134,7 +134,7 @@ func newSSE(t *testing.T, next chan struct{}) *httptest.Server {
 func TestProxySSEStreamsAndOutlivesTimeout(t *testing.T) {
 	next := make(chan struct{})
 	sse := newSSE(t, next)
-	front, p := newFront(t, Options{Routes: []Route{
+	front, p := newFront(t, Options{Transport: serveTimerTransport(t), Routes: []Route{
 		{Name: "events", PathPrefix: "/", Target: mustURL(t, sse.URL), Timeout: time.Hour},
 	}})
 	clock := newFakeClock()
@@ -171,7 +171,7 @@ func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	front, p := newFront(t, Options{Routes: []Route{
+	front, p := newFront(t, Options{Transport: serveTimerTransport(t), Routes: []Route{
 		{Name: "slow", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})
 	t.Cleanup(func() { close(block) }) // runs before the servers close
@@ -224,7 +224,7 @@ func TestProxyTimeoutExcludesUpload(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	front, p := newFront(t, Options{Routes: []Route{
+	front, p := newFront(t, Options{Transport: serveTimerTransport(t), Routes: []Route{
 		{Name: "upload", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})
 	t.Cleanup(func() { close(block) }) // runs before the servers close

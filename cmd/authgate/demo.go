@@ -80,7 +80,7 @@ func demo(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
-	a, err := build(ctx, cfg, log)
+	a, err := build(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}

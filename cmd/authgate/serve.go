@@ -42,8 +42,10 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// build wires every package from the configuration.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+// build wires every package from the configuration. accessLog, when not nil, is the writer
+// under log's handler: the gateway then writes its access lines to it directly (the same JSON
+// lines, without slog's generic encoding; see gateway.Options.AccessLog).
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, error) {
 	a := &app{log: log, registry: prometheus.NewRegistry()}
 	a.metrics = metrics.New(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -96,7 +98,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		AllowedOrigins: cfg.CORS.AllowedOrigins, TrustedProxies: cfg.Server.TrustedPrefixes(),
 		Bearer: gateway.BearerOptions{Enabled: cfg.Bearer.Enabled, Audiences: cfg.BearerAudiences(),
 			TrustedIssuers: cfg.Bearer.TrustedIssuers},
-		Logger: log, Observer: a.metrics, Assertions: signer,
+		Logger: log, AccessLog: accessLog, Observer: a.metrics, Assertions: signer,
 		LoginRateLimit: cfg.Server.LoginRateLimit, LoginFlowsPerBrowser: gateway.DefaultLoginFlowsPerBrowser,
 	})
 	if err != nil {
@@ -226,7 +228,7 @@ func serve(ctx context.Context, path string, environ []string, stderr io.Writer)
 	for _, name := range config.UnusedEnv(environ) {
 		log.Warn("environment variable matches no configuration key", "name", name)
 	}
-	a, err := build(ctx, cfg, log)
+	a, err := build(ctx, cfg, log, lw)
 	if err != nil {
 		return err
 	}

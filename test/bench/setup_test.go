@@ -173,12 +173,16 @@ func newGatewayHandler(tb testing.TB, st *session.Store, us *users.Store) http.H
 		OIDC: gateway.OIDCOptions{Issuer: "http://127.0.0.1:1/", ClientID: "authgate", ClientSecret: "unused",
 			Scopes: []string{"openid", "profile", "email"}, RolesClaim: "roles", GroupsClaim: "groups"},
 		CookieName: cookieName, SameSite: http.SameSiteLaxMode, Sessions: st, Users: us,
-		// Timeout as config's routes[].timeout default: Serve arms a header deadline per request.
+		// Timeout as config's routes[].timeout default. serve's built-in transports enforce it
+		// as ResponseHeaderTimeout; with this stub transport Serve arms its own timer per
+		// request, so the gateway here pays slightly more than in serve.
 		Routes: []gateway.Route{{Route: upstream.Route{Name: "app", PathPrefix: "/", Target: target,
 			Timeout: 30 * time.Second}}},
 		UpstreamTransport: stubTransport{identity: true},
-		Logger:            slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Observer:          metrics.New(prometheus.NewRegistry()),
+		// As serve wires it: the access lines go straight to the log writer.
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		AccessLog: io.Discard,
+		Observer:  metrics.New(prometheus.NewRegistry()),
 	})
 	if err != nil {
 		tb.Fatal(err)

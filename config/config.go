@@ -97,8 +97,9 @@ type Session struct {
 
 // Database is the user store.
 type Database struct {
-	URL         string `yaml:"url" secret:"true"` // postgres://, postgresql:// or sqlite:PATH
-	AutoMigrate bool   `yaml:"auto_migrate"`      // default true
+	URL            string        `yaml:"url" secret:"true"` // postgres://, postgresql:// or sqlite:PATH
+	AutoMigrate    bool          `yaml:"auto_migrate"`      // default true
+	AuditRetention time.Duration `yaml:"audit_retention"`   // default 2160h (90 days); 0 keeps audit events forever
 }
 
 // Route is one entry of the route table. The first route that matches a request wins; putting
@@ -163,7 +164,7 @@ func Default() *Config {
 			IdleTimeout:     30 * time.Minute,
 			AbsoluteTimeout: 12 * time.Hour,
 		},
-		Database: Database{AutoMigrate: true},
+		Database: Database{AutoMigrate: true, AuditRetention: 90 * 24 * time.Hour},
 		Admin:    Admin{Listen: "127.0.0.1:9091"},
 	}
 }

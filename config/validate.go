@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -171,6 +172,9 @@ func (c *Config) validateDatabase(p *problems) {
 		}
 	default:
 		p.add("database.url", "must start with postgres://, postgresql:// or sqlite:")
+	}
+	if r := c.Database.AuditRetention; r != 0 && r < time.Hour {
+		p.add("database.audit_retention", "must be 0 (keep forever) or at least 1h")
 	}
 }
 

@@ -133,6 +133,9 @@ func TestValidate(t *testing.T) {
 		{name: "database sqlite no path", mutate: func(c *Config) { c.Database.URL = "sqlite:" }, wantKeys: []string{"database.url"}},
 		{name: "database sqlite", mutate: func(c *Config) { c.Database.URL = "sqlite:/var/lib/authgate/users.db" }},
 		{name: "database postgresql", mutate: func(c *Config) { c.Database.URL = "postgresql://u:p@db:5432/authgate" }},
+		{name: "audit retention off", mutate: func(c *Config) { c.Database.AuditRetention = 0 }},
+		{name: "audit retention too short", mutate: func(c *Config) { c.Database.AuditRetention = time.Minute }, wantKeys: []string{"database.audit_retention"}},
+		{name: "audit retention negative", mutate: func(c *Config) { c.Database.AuditRetention = -time.Hour }, wantKeys: []string{"database.audit_retention"}},
 
 		// cors
 		{name: "cors exact origins", mutate: func(c *Config) {

@@ -109,3 +109,70 @@ func testDataErrors(t *testing.T, e env) {
 		t.Errorf("constraint violation %v classified as ErrUnavailable", wrapped)
 	}
 }
+
+func testPruneAudit(t *testing.T, e env) {
+	u := mustUpsert(t, e.s, e.profile("olga"))
+	writer, err := Open(context.Background(), Options{URL: e.url, Now: e.clock.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	old := t0.Add(-1000 * time.Hour) // far older than any other case's rows
+	for i := range 30 {
+		at := old.Add(time.Duration(i) * time.Hour) // 10 rows before the cutoff below, 20 after
+		writer.Audit(Event{Time: at, Kind: KindLogin, UserID: u.ID, Reason: e.tag})
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	cutoff := old.Add(10 * time.Hour)
+	e.s.pruneBatch = 4 // 10 rows: batches of 4, 4, 2
+	n, err := e.s.PruneAudit(context.Background(), cutoff)
+	if err != nil {
+		t.Fatalf("PruneAudit: %v", err)
+	}
+	if n < 10 {
+		t.Errorf("PruneAudit removed %d rows, want at least this case's 10", n)
+	}
+	if got := countRows(t, e.s, `SELECT count(*) FROM audit_events WHERE reason = ?`, e.tag); got != 20 {
+		t.Errorf("rows left = %d, want the 20 at or after the cutoff", got)
+	}
+	if got := countRows(t, e.s, `SELECT count(*) FROM audit_events WHERE reason = ? AND time < ?`, e.tag, cutoff.UTC()); got != 0 {
+		t.Errorf("%d rows older than the cutoff survived", got)
+	}
+	if n, err := e.s.PruneAudit(context.Background(), cutoff); err != nil || n != 0 {
+		t.Errorf("second PruneAudit = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// testRetentionLoop: a store opened with AuditRetention prunes once at start, then stops on Close.
+func testRetentionLoop(t *testing.T, e env) {
+	u := mustUpsert(t, e.s, e.profile("pia"))
+	e.s.Audit(Event{Time: e.clock.Now().Add(-48 * time.Hour), Kind: KindLogin, UserID: u.ID, Reason: e.tag})
+	e.s.Audit(Event{Time: e.clock.Now().Add(-1 * time.Hour), Kind: KindLogin, UserID: u.ID, Reason: e.tag})
+	waitRows(t, e.s, e.tag, 2)
+	pruner, err := Open(context.Background(), Options{URL: e.url, Now: e.clock.Now, Logger: testLogger(t),
+		AuditRetention: 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	waitRows(t, e.s, e.tag, 1) // the 48h-old row goes, the 1h-old one stays
+	if err := pruner.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// waitRows waits (bounded) until exactly want audit rows carry reason tag.
+func waitRows(t *testing.T, s *Store, tag string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := countRows(t, s, `SELECT count(*) FROM audit_events WHERE reason = ?`, tag)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit rows with tag = %d, want %d", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -50,20 +50,25 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now). Times are stored in UTC, truncated to microseconds.
 	Now func() time.Time
+	// AuditRetention, when > 0, deletes audit events older than this about once an hour (and
+	// once right after Open) in the background; 0 keeps them forever. See PruneAudit.
+	AuditRetention time.Duration
 }
 
 // Store is the user store. It is safe for concurrent use. Create it with Open, call Migrate
 // once at start-up (or run `authgate migrate`), and Close it at shutdown to flush audit events.
 type Store struct {
-	db        *sqlx.DB
-	postgres  bool
-	timeout   time.Duration
-	log       *slog.Logger
-	now       func() time.Time
-	audit     *auditWriter
-	migrateMu sync.Mutex
-	closeOnce sync.Once
-	closeErr  error
+	db         *sqlx.DB
+	postgres   bool
+	timeout    time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+	audit      *auditWriter
+	migrateMu  sync.Mutex
+	closeOnce  sync.Once
+	closeErr   error
+	retention  *retention // nil without Options.AuditRetention
+	pruneBatch int        // rows per DELETE in PruneAudit
 }
 
 // Open validates opts and prepares the connection pool. It does NOT connect: the database may
@@ -85,6 +90,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		timeout:  opts.Timeout,
 		log:      opts.Logger,
 		now:      opts.Now,
+
+		pruneBatch: defaultPruneBatch,
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
@@ -110,6 +117,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.audit = newAuditWriter(buffer, s.log, s.clock, s.insertEvents)
 	s.audit.start()
+	s.startRetention(opts.AuditRetention, time.Hour)
 	return s, nil
 }
 
@@ -193,6 +201,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // left then is dropped and counted), and closes the connection pool. Safe to call twice.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.retention.close()
 		s.audit.close(3 * s.timeout)
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("users: close: %w", err)

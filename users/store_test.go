@@ -59,6 +59,8 @@ var storeCases = []struct {
 	{name: "find by email is case-insensitive", run: testFindByEmail},
 	{name: "list is most recent login first", run: testList},
 	{name: "audit events written and flushed on close", run: testAuditFlushedOnClose},
+	{name: "audit events older than a cutoff are pruned in batches", run: testPruneAudit},
+	{name: "audit retention prunes in the background", run: testRetentionLoop},
 	{name: "migrate is idempotent", run: testMigrateIdempotent},
 	{name: "unknown ids are not found", run: testNotFound},
 	{name: "data errors are not unavailable", run: testDataErrors},

@@ -70,7 +70,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, accessLog 
 		a.close()
 		return nil, fmt.Errorf("session store: %w", err)
 	}
-	a.users, err = users.Open(ctx, users.Options{URL: cfg.Database.URL, Logger: log})
+	a.users, err = users.Open(ctx, users.Options{URL: cfg.Database.URL, Logger: log,
+		AuditRetention: cfg.Database.AuditRetention})
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("user store: %w", err)

@@ -32,6 +32,8 @@ func TestOperatorPage(t *testing.T) {
 		chromedp.Click(chromedp.ID("search-button")),
 		chromedp.WaitVisible(byID("revoke-"+k1.rec.Handle)),
 		chromedp.WaitVisible(byID("disable-"+kate.ID)),
+		// The page lists every session before the search answers; wait for the filtered list.
+		chromedp.WaitNotPresent(byID("session-"+l1.rec.Handle)),
 	)
 	if err != nil {
 		t.Fatalf("search on the page: %v", err)

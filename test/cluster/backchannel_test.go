@@ -26,8 +26,7 @@ func testBackchannel(t *testing.T, addrs []string) {
 			cl["sub"], cl["sid"] = "user-a", sid
 			return cl, "RS256"
 		}
-		var client *http.Client
-		rec := d.newSession(t, func() { client = craftedLogin(t, d) })
+		client, rec := d.CraftedLogin(t)
 		if rec.IdPSessionID != sid {
 			t.Fatalf("session recorded sid %q, want %q", rec.IdPSessionID, sid)
 		}
@@ -37,50 +36,33 @@ func testBackchannel(t *testing.T, addrs []string) {
 	_, s1b := loginAs("sid-1")
 	c2, s2 := loginAs("sid-2")
 	for _, c := range []*http.Client{c1, c2} { // cached on instance 0
-		if resp, _ := do(t, c, http.MethodGet, d.inst[0].URL+"/x", nil); resp.StatusCode != http.StatusOK {
+		if resp, _ := fixture.Do(t, c, http.MethodGet, d.Instances[0].URL+"/x", nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("before logout: %d", resp.StatusCode)
 		}
 	}
 
 	token := op.Sign(logoutClaims(op.Issuer, "sid-1"), "RS256")
 	form := url.Values{"logout_token": {token}}
-	if status := postLogout(t, d.inst[1].URL, form); status != http.StatusOK {
+	if status := postLogout(t, d.Instances[1].URL, form); status != http.StatusOK {
 		t.Fatalf("back-channel logout: %d", status)
 	}
-	if resp, _ := do(t, c1, http.MethodGet, d.inst[0].URL+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := fixture.Do(t, c1, http.MethodGet, d.Instances[0].URL+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("logged-out session on instance 0: %d, want 401", resp.StatusCode)
 	}
-	if resp, _ := do(t, c2, http.MethodGet, d.inst[0].URL+"/x", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := fixture.Do(t, c2, http.MethodGet, d.Instances[0].URL+"/x", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("session of another sid on instance 0: %d, want 200", resp.StatusCode)
 	}
 	for _, tc := range []struct {
 		rec   *session.Record
 		alive bool
 	}{{rec: s1, alive: false}, {rec: s1b, alive: false}, {rec: s2, alive: true}} {
-		if got := d.alive(t, tc.rec.Handle); got != tc.alive {
+		if got := d.Alive(t, tc.rec.Handle); got != tc.alive {
 			t.Errorf("session of sid %s alive = %v, want %v", tc.rec.IdPSessionID, got, tc.alive)
 		}
 	}
-	if status := postLogout(t, d.inst[0].URL, form); status != http.StatusBadRequest {
+	if status := postLogout(t, d.Instances[0].URL, form); status != http.StatusBadRequest {
 		t.Errorf("replayed logout token: %d, want 400", status)
 	}
-}
-
-// craftedLogin logs a fresh client in through instance 0 against a CraftedOP, whose authorize
-// endpoint redirects straight back with a code.
-func craftedLogin(t *testing.T, d *deployment) *http.Client {
-	t.Helper()
-	client := d.inst[0].Client()
-	u := d.inst[0].URL + "/.auth/login?return_to=%2F"
-	for _, step := range []string{"login", "authorize", "callback"} {
-		resp, body := do(t, client, http.MethodGet, u, nil)
-		next, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusFound || err != nil {
-			t.Fatalf("crafted login, %s: %d %s", step, resp.StatusCode, body)
-		}
-		u = next.String()
-	}
-	return client
 }
 
 // logoutClaims is a valid logout token claim set for the IdP session sid.

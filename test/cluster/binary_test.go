@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +23,7 @@ import (
 // the URL) logs a user in, proxies with the identity, lists the session in the ops API and
 // ends it there.
 func TestBinaryOnClusterAndSentinel(t *testing.T) {
-	bin := buildAuthgate(t)
+	bin := fixture.BuildAuthgate(t)
 	addrs := startCluster(t)
 	sentinelAddr, master := fixture.StartRedisSentinel(t)
 	clusterURL := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
@@ -83,7 +81,7 @@ func testServe(t *testing.T, bin, redisURL string) {
 	cfg := writeConfig(t, gatewayConfig{redisURL: redisURL, publicURL: gwURL, listen: "127.0.0.1:" + ports[0],
 		issuer: op.Issuer, clientSecret: op.ClientSecret, upstream: echo.URL,
 		adminListen: "127.0.0.1:" + ports[1], adminToken: token})
-	startServe(t, bin, cfg, opsURL+"/readyz")
+	fixture.StartServe(t, bin, fixture.ServeOptions{Config: cfg, ReadyURL: opsURL + "/readyz"})
 
 	client := (&fixture.Gateway{URL: gwURL}).Client()
 	resp := fixture.LoginAt(t, client, gwURL, "/", "alice", "alice")
@@ -91,7 +89,7 @@ func testServe(t *testing.T, bin, redisURL string) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	if resp, body := do(t, client, http.MethodGet, gwURL+"/dashboard", nil); resp.StatusCode != http.StatusOK {
+	if resp, body := fixture.Do(t, client, http.MethodGet, gwURL+"/dashboard", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("proxied request: %d %s", resp.StatusCode, body)
 	}
 	got, _ := echo.Last()
@@ -101,7 +99,7 @@ func testServe(t *testing.T, bin, redisURL string) {
 	}
 	auth := map[string]string{"Authorization": "Bearer " + token}
 	for _, q := range []string{"", "?user_id=" + userID} {
-		resp, body := do(t, http.DefaultClient, http.MethodGet, opsURL+"/api/sessions"+q, auth)
+		resp, body := fixture.Do(t, http.DefaultClient, http.MethodGet, opsURL+"/api/sessions"+q, auth)
 		var list struct {
 			Sessions []struct {
 				UserID string `json:"user_id"`
@@ -112,25 +110,12 @@ func testServe(t *testing.T, bin, redisURL string) {
 			t.Fatalf("GET /api/sessions%s: %d %s, want the one session", q, resp.StatusCode, body)
 		}
 	}
-	if resp, body := do(t, http.DefaultClient, http.MethodDelete, opsURL+"/api/users/"+userID+"/sessions", auth); resp.StatusCode != http.StatusOK {
+	if resp, body := fixture.Do(t, http.DefaultClient, http.MethodDelete, opsURL+"/api/users/"+userID+"/sessions", auth); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke the user's sessions: %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := do(t, client, http.MethodGet, gwURL+"/dashboard", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := fixture.Do(t, client, http.MethodGet, gwURL+"/dashboard", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("after the ops revocation: %d, want 401", resp.StatusCode)
 	}
-}
-
-// buildAuthgate builds cmd/authgate into the test's temp directory.
-func buildAuthgate(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "authgate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/authgate/authgate/cmd/authgate")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runBinary runs bin with args (10s at most) and an environment without AUTHGATE_ variables,
@@ -140,64 +125,9 @@ func runBinary(t *testing.T, bin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = fixture.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AUTHGATE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// startServe starts `bin serve --config cfg`, waits (15s at most) until readyURL answers 200,
-// and stops the process (SIGTERM, then SIGKILL) at cleanup. Its log is printed on failure.
-func startServe(t *testing.T, bin, cfg, readyURL string) {
-	t.Helper()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Env, cmd.Stdout, cmd.Stderr = cleanEnv(), &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("authgate serve log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(readyURL)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("authgate serve exited at start")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("authgate serve not ready within 15s (%v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // gatewayConfig is what writeConfig varies.

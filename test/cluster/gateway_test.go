@@ -27,17 +27,17 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 	d := deploy(t, deployOptions{n: 2, client: clusterClients(addrs), refreshSkew: 100 * time.Millisecond})
 
 	t.Run("login and identity on every instance", func(t *testing.T) {
-		client, rec := d.login(t, "alice")
+		client, rec := d.Login(t, "alice")
 		if rec.UserID == "" || rec.AccessToken == "" || rec.RefreshToken == "" || rec.IdPSessionID == "" {
 			t.Fatalf("session record incomplete: user %q, tokens %t/%t, sid %t", rec.UserID,
 				rec.AccessToken != "", rec.RefreshToken != "", rec.IdPSessionID != "")
 		}
-		for i, g := range d.inst {
-			resp, body := do(t, client, http.MethodGet, g.URL+"/dashboard", nil)
+		for i, g := range d.Instances {
+			resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/dashboard", nil)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
 			}
-			got, _ := d.echo.Last()
+			got, _ := d.Echo.Last()
 			if v := got.Header.Get("X-Auth-User-Id"); v != rec.UserID {
 				t.Errorf("instance %d sent X-Auth-User-Id %q, want %q", i, v, rec.UserID)
 			}
@@ -48,15 +48,15 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 	})
 
 	t.Run("identity JWT keys shared through the cluster", func(t *testing.T) {
-		client, rec := d.login(t, "alice")
+		client, rec := d.Login(t, "alice")
 		var kids []string
-		for i, g := range d.inst {
-			if resp, body := do(t, client, http.MethodGet, g.URL+"/jwt/me", nil); resp.StatusCode != http.StatusOK {
+		for i, g := range d.Instances {
+			if resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/jwt/me", nil); resp.StatusCode != http.StatusOK {
 				t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
 			}
-			got, _ := d.echo.Last()
-			other := d.inst[1-i] // the other instance publishes the key that signed it
-			sub, kid := verifyIdentity(t, other.URL+"/.auth/jwks.json", got.Header.Get("X-Auth-Identity"), d.inst[0].URL)
+			got, _ := d.Echo.Last()
+			other := d.Instances[1-i] // the other instance publishes the key that signed it
+			sub, kid := verifyIdentity(t, other.URL+"/.auth/jwks.json", got.Header.Get("X-Auth-Identity"), d.Instances[0].URL)
 			if sub != rec.UserID {
 				t.Errorf("instance %d: X-Auth-Identity sub %q, want %q", i, sub, rec.UserID)
 			}
@@ -80,9 +80,9 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 	})
 
 	t.Run("ops listings", func(t *testing.T) {
-		_, a1 := d.login(t, "bob")
-		_, a2 := d.login(t, "bob")
-		list, err := d.inst[1].sessions.ListUser(context.Background(), a1.UserID)
+		_, a1 := d.Login(t, "bob")
+		_, a2 := d.Login(t, "bob")
+		list, err := d.Instances[1].Sessions.ListUser(context.Background(), a1.UserID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 				t.Errorf("ListUser returned tokens of %s", rec.Handle)
 			}
 		}
-		all, err := d.inst[1].sessions.List(context.Background(), 1000)
+		all, err := d.Instances[1].Sessions.List(context.Background(), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func handlesOf(recs []*session.Record) []string {
 // exp) and returns its subject and key id.
 func verifyIdentity(t *testing.T, jwksURL, token, issuer string) (sub, kid string) {
 	t.Helper()
-	resp, body := do(t, http.DefaultClient, http.MethodGet, jwksURL, nil)
+	resp, body := fixture.Do(t, http.DefaultClient, http.MethodGet, jwksURL, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("JWKS: %d", resp.StatusCode)
 	}
@@ -157,20 +157,20 @@ func verifyIdentity(t *testing.T, jwksURL, token, issuer string) (sub, kid strin
 // instances, cause exactly one refresh at the IdP (the lock and the Update go through the
 // Cluster), and all of them reach the upstream with the new token.
 func testOneRefresh(t *testing.T, d *deployment) {
-	client, rec := d.login(t, "alice")
-	before := d.op.Provider.RefreshCount()
+	client, rec := d.Login(t, "alice")
+	before := d.OP.Provider.RefreshCount()
 	// The new token's expiry (real time + expires_in, rounded down to the second) must fall
 	// after the frozen instant, so let more than a second pass first.
 	time.Sleep(1100 * time.Millisecond)
-	d.clock.Freeze(rec.TokenExpiry)
-	defer d.clock.Freeze(time.Time{})
+	d.Clock.Freeze(rec.TokenExpiry)
+	defer d.Clock.Freeze(time.Time{})
 
 	const n = 20
 	status := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", d.inst[i%2].URL, i), nil)
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", d.Instances[i%2].URL, i), nil)
 			req.Header.Set("Accept", "application/json")
 			resp, err := client.Do(req)
 			if err != nil {
@@ -187,10 +187,10 @@ func testOneRefresh(t *testing.T, d *deployment) {
 			t.Errorf("request %d: status %d", i, s)
 		}
 	}
-	if got := d.op.Provider.RefreshCount() - before; got != 1 {
+	if got := d.OP.Provider.RefreshCount() - before; got != 1 {
 		t.Errorf("refreshes at the IdP = %d, want exactly 1", got)
 	}
-	cur, err := d.inst[1].sessions.Lookup(context.Background(), rec.Handle)
+	cur, err := d.Instances[1].Sessions.Lookup(context.Background(), rec.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func testOneRefresh(t *testing.T, d *deployment) {
 		t.Fatal("session tokens were not replaced")
 	}
 	seen := 0
-	for _, got := range d.echo.All() {
+	for _, got := range d.Echo.All() {
 		if strings.HasPrefix(got.Path, "/token/") && got.Header.Get("Authorization") == "Bearer "+cur.AccessToken {
 			seen++
 		}
@@ -212,7 +212,7 @@ func testOneRefresh(t *testing.T, d *deployment) {
 // next request on every instance (both had it cached) is unauthenticated, within a second.
 func testRevocations(t *testing.T, d *deployment) {
 	ctx := context.Background()
-	other := d.inst[1].sessions
+	other := d.Instances[1].Sessions
 	count := func(n int, err error) error {
 		if err == nil && n != 1 {
 			err = fmt.Errorf("revoked %d sessions, want 1", n)
@@ -224,7 +224,7 @@ func testRevocations(t *testing.T, d *deployment) {
 		revoke func(client *http.Client, rec *session.Record) error
 	}{
 		{name: "logout on instance 0", revoke: func(client *http.Client, _ *session.Record) error {
-			resp, body := do(t, client, http.MethodPost, d.inst[0].URL+"/.auth/logout", map[string]string{"Origin": d.inst[0].URL})
+			resp, body := fixture.Do(t, client, http.MethodPost, d.Instances[0].URL+"/.auth/logout", map[string]string{"Origin": d.Instances[0].URL})
 			if resp.StatusCode != http.StatusSeeOther {
 				return fmt.Errorf("logout: %d %s", resp.StatusCode, body)
 			}
@@ -251,18 +251,18 @@ func testRevocations(t *testing.T, d *deployment) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, rec := d.login(t, "bob")
-			for i, g := range d.inst { // every instance serves (and caches) it first
-				if resp, _ := do(t, client, http.MethodGet, g.URL+"/x", nil); resp.StatusCode != http.StatusOK {
+			client, rec := d.Login(t, "bob")
+			for i, g := range d.Instances { // every instance serves (and caches) it first
+				if resp, _ := fixture.Do(t, client, http.MethodGet, g.URL+"/x", nil); resp.StatusCode != http.StatusOK {
 					t.Fatalf("instance %d before revocation: %d", i, resp.StatusCode)
 				}
 			}
-			replay := d.replayClient(t, client)
+			replay := d.ReplayClient(t, client)
 			if err := tt.revoke(client, rec); err != nil {
 				t.Fatal(err)
 			}
 			d.expectRefused(t, replay, time.Now())
-			if d.alive(t, rec.Handle) {
+			if d.Alive(t, rec.Handle) {
 				t.Error("the session record survived")
 			}
 			if list, err := other.ListUser(ctx, rec.UserID); err != nil || slices.Contains(handlesOf(list), rec.Handle) {

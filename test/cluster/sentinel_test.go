@@ -25,7 +25,7 @@ func TestGatewayOnRedisSentinel(t *testing.T) {
 	})
 
 	t.Run("sessions survive a failover", func(t *testing.T) {
-		client, rec := d.login(t, "alice")
+		client, rec := d.Login(t, "alice")
 		raw := fixture.NewRedisSentinelClient(sentinelAddr, master)
 		defer raw.Close()
 		if n, err := raw.Do(ctx, "WAIT", 1, 2000).Int(); err != nil || n != 1 { // on the replica
@@ -33,9 +33,9 @@ func TestGatewayOnRedisSentinel(t *testing.T) {
 		}
 		failover(t, sentinelAddr, master)
 		deadline := time.Now().Add(10 * time.Second) // the clients follow +switch-master
-		for i, g := range d.inst {
+		for i, g := range d.Instances {
 			for {
-				resp, _ := do(t, client, http.MethodGet, g.URL+"/after-failover", map[string]string{"Accept": "application/json"})
+				resp, _ := fixture.Do(t, client, http.MethodGet, g.URL+"/after-failover", map[string]string{"Accept": "application/json"})
 				if resp.StatusCode == http.StatusOK {
 					break
 				}
@@ -44,7 +44,7 @@ func TestGatewayOnRedisSentinel(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			if got, _ := d.echo.Last(); got.Header.Get("X-Auth-User-Id") != rec.UserID {
+			if got, _ := d.Echo.Last(); got.Header.Get("X-Auth-User-Id") != rec.UserID {
 				t.Errorf("instance %d after failover: wrong identity", i)
 			}
 		}
@@ -56,21 +56,21 @@ func TestGatewayOnRedisSentinel(t *testing.T) {
 // revoked through instance 1's store, it is refused by both within a second.
 func testLoginRevoke(t *testing.T, d *deployment) {
 	t.Helper()
-	client, rec := d.login(t, "bob")
-	for i, g := range d.inst {
-		resp, body := do(t, client, http.MethodGet, g.URL+"/x", nil)
+	client, rec := d.Login(t, "bob")
+	for i, g := range d.Instances {
+		resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/x", nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
 		}
-		if got, _ := d.echo.Last(); got.Header.Get("X-Auth-User-Id") != rec.UserID {
+		if got, _ := d.Echo.Last(); got.Header.Get("X-Auth-User-Id") != rec.UserID {
 			t.Errorf("instance %d sent X-Auth-User-Id %q, want %q", i, got.Header.Get("X-Auth-User-Id"), rec.UserID)
 		}
 	}
-	list, err := d.inst[1].sessions.ListUser(context.Background(), rec.UserID)
+	list, err := d.Instances[1].Sessions.ListUser(context.Background(), rec.UserID)
 	if err != nil || !slices.Contains(handlesOf(list), rec.Handle) {
 		t.Errorf("ListUser misses the session (err %v)", err)
 	}
-	if err := d.inst[1].sessions.Revoke(context.Background(), rec.Handle); err != nil {
+	if err := d.Instances[1].Sessions.Revoke(context.Background(), rec.Handle); err != nil {
 		t.Fatal(err)
 	}
 	d.expectRefused(t, client, time.Now())

@@ -2,17 +2,13 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,48 +22,6 @@ type binary struct {
 	Addr string
 	Echo *fixture.Echo
 	OP   *fixture.OP
-	out  *syncBuffer
-}
-
-// syncBuffer collects the subprocess's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// buildAuthgate returns the authgate binary: $AUTHGATE_BIN, or one built from this tree
-// (CGO_ENABLED=0 go build -trimpath, as .ci/run and the Dockerfile build it).
-func buildAuthgate(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("AUTHGATE_BIN"); p != "" {
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go toolchain to build authgate (or set AUTHGATE_BIN): %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "authgate")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	// The flags of .ci/run's static build, so that CI finds it in the build cache.
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "github.com/authgate/authgate/cmd/authgate")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build authgate: %v\n%s", err, b)
-	}
-	return out
 }
 
 // startBinary runs `authgate serve` with a config written for the test: memory sessions, a
@@ -75,8 +29,8 @@ func buildAuthgate(t *testing.T) string {
 // upstream. It is stopped with SIGTERM at cleanup.
 func startBinary(t *testing.T) *binary {
 	t.Helper()
-	bin := buildAuthgate(t)
-	b := &binary{Echo: fixture.StartEcho(t), OP: fixture.StartOP(t), out: &syncBuffer{}}
+	bin := fixture.BuildAuthgate(t)
+	b := &binary{Echo: fixture.StartEcho(t), OP: fixture.StartOP(t)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -110,37 +64,9 @@ admin:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--config", path)
-	cmd.Env = append(os.Environ(), "AUTHGATE_OIDC_CLIENT_SECRET="+b.OP.ClientSecret,
-		"AUTHGATE_SESSION_SECRETS="+base64.StdEncoding.EncodeToString(fixture.Secret()))
-	cmd.Stdout, cmd.Stderr = b.out, b.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("authgate output:\n%s", b.out.String())
-		}
-	})
-	if _, ok := waitFor(15*time.Second, func() bool {
-		resp, err := http.Get(b.URL + "/.auth/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}); !ok {
-		t.Fatalf("authgate serve did not come up:\n%s", b.out.String())
-	}
+	fixture.StartServe(t, bin, fixture.ServeOptions{Config: path, ReadyURL: b.URL + "/.auth/healthz",
+		StopGrace: 5 * time.Second, Env: append(fixture.CleanEnv(), "AUTHGATE_OIDC_CLIENT_SECRET="+b.OP.ClientSecret,
+			"AUTHGATE_SESSION_SECRETS="+base64.StdEncoding.EncodeToString(fixture.Secret()))})
 	return b
 }
 

@@ -10,10 +10,12 @@
 //
 // Faults are made with private tools from package fixture (a redis-server subprocess, a TCP
 // proxy that cuts, stalls or slows a link); the machine's shared Redis and Postgres are never
-// stopped. Run with: go test -race -count=1 ./test/faults/ (about a minute on two cores).
+// stopped. Run with: go test -race -count=1 ./test/faults/ (about two minutes on two cores, of
+// which TestLoad, at the scale of issue 9, takes 40 to 50 s).
 //
-// Environment: AUTHGATE_LOAD_DURATION (a Go duration, per load phase, default 4s) lengthens
-// the load test; AUTHGATE_LOAD_REPORT names a file that receives its figures as Markdown;
+// Environment: the load test's shape, by default 10,000 sessions, 200 workers and two phases of
+// 15s: AUTHGATE_LOAD_SESSIONS, AUTHGATE_LOAD_WORKERS and AUTHGATE_LOAD_DURATION (a Go duration,
+// per phase); AUTHGATE_LOAD_REPORT names a file that receives its figures as Markdown;
 // AUTHGATE_STREAM_MIB sets the size of the streamed body (default 500); AUTHGATE_BIN names an
 // authgate binary to use instead of building one for the client-abuse tests.
 package faults

@@ -240,6 +240,7 @@ func storeOn(t *testing.T, client redis.UniversalClient, prefix string) *session
 type testSession struct {
 	user, subject, handle string
 	cookie                *http.Cookie
+	rec                   *session.Record // as minted (nil for a session from a real login)
 }
 
 // mint creates n sessions directly in the store (users <prefix>-000...), registered in the
@@ -284,7 +285,7 @@ func mintOne(t *testing.T, st *session.Store, user string) testSession {
 	}
 	for _, c := range w.Result().Cookies() {
 		if c.Name == fixture.CookieName && c.Value != "" {
-			return testSession{user: user, subject: rec.Subject, handle: rec.Handle, cookie: c}
+			return testSession{user: user, subject: rec.Subject, handle: rec.Handle, cookie: c, rec: rec}
 		}
 	}
 	t.Fatal("no session cookie from Save")

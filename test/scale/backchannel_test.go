@@ -92,7 +92,7 @@ func TestBackchannelLogout(t *testing.T) {
 			cl["sub"], cl["sid"] = sub, sid
 			return cl, "RS256"
 		}
-		_, rec := c.craftedLogin(t)
+		_, rec := c.CraftedLogin(t)
 		if rec.Subject != sub || rec.IdPSessionID != sid {
 			t.Fatalf("session of %s/%s recorded %s/%s", sub, sid, rec.Subject, rec.IdPSessionID)
 		}
@@ -107,7 +107,7 @@ func TestBackchannelLogout(t *testing.T) {
 			for _, w := range want {
 				wantAlive = wantAlive || w == rec
 			}
-			if got := c.alive(t, rec.Handle); got != wantAlive {
+			if got := c.Alive(t, rec.Handle); got != wantAlive {
 				t.Errorf("session %s/%s alive = %v, want %v", rec.Subject, rec.IdPSessionID, got, wantAlive)
 			}
 		}
@@ -159,7 +159,7 @@ func TestBackchannelLogout(t *testing.T) {
 			if ctype == "" {
 				ctype = formType
 			}
-			resp, body := postLogout(t, c.inst[1].URL, form, ctype)
+			resp, body := postLogout(t, c.Instances[1].URL, form, ctype)
 			if resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(body) != `{"error":"invalid_request"}` {
 				t.Errorf("status %d body %q, want 400 {\"error\":\"invalid_request\"}", resp.StatusCode, body)
 			}
@@ -168,7 +168,7 @@ func TestBackchannelLogout(t *testing.T) {
 	}
 
 	t.Run("sid ends that IdP session on every instance", func(t *testing.T) {
-		resp, body := postLogout(t, c.inst[1].URL, url.Values{"logout_token": {replayed}}, formType)
+		resp, body := postLogout(t, c.Instances[1].URL, url.Values{"logout_token": {replayed}}, formType)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("status %d Cache-Control %q (%s)", resp.StatusCode, resp.Header.Get("Cache-Control"), body)
 		}
@@ -177,21 +177,21 @@ func TestBackchannelLogout(t *testing.T) {
 	t.Run("replayed jti", func(t *testing.T) {
 		b2 := loginAs("user-b", "sid-a1") // a new session the replay would end
 		all = append(all, b2)
-		if resp, _ := postLogout(t, c.inst[0].URL, url.Values{"logout_token": {replayed}}, formType); resp.StatusCode != http.StatusBadRequest {
+		if resp, _ := postLogout(t, c.Instances[0].URL, url.Values{"logout_token": {replayed}}, formType); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("replay: %d, want 400", resp.StatusCode)
 		}
 		expectAlive(t, a2, b1, b2)
 	})
 	t.Run("sub only ends every session of the user", func(t *testing.T) {
 		tok := signTyped(t, op, logoutClaims(op, "user-a", ""), "logout+jwt")
-		if resp, body := postLogout(t, c.inst[0].URL, url.Values{"logout_token": {tok}}, formType); resp.StatusCode != http.StatusOK {
+		if resp, body := postLogout(t, c.Instances[0].URL, url.Values{"logout_token": {tok}}, formType); resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d (%s)", resp.StatusCode, body)
 		}
 		expectAlive(t, b1, all[3])
 	})
 	t.Run("a session that is already gone", func(t *testing.T) {
 		tok := op.Sign(logoutClaims(op, "", "sid-unknown"), "RS256")
-		if resp, _ := postLogout(t, c.inst[1].URL, url.Values{"logout_token": {tok}}, formType); resp.StatusCode != http.StatusOK {
+		if resp, _ := postLogout(t, c.Instances[1].URL, url.Values{"logout_token": {tok}}, formType); resp.StatusCode != http.StatusOK {
 			t.Errorf("status %d, want 200", resp.StatusCode)
 		}
 		expectAlive(t, b1, all[3])
@@ -200,7 +200,7 @@ func TestBackchannelLogout(t *testing.T) {
 
 func TestBackchannelLogoutRequestShape(t *testing.T) {
 	g := fixture.StartGateway(t, fixture.GatewayOptions{MemorySessions: true})
-	if resp, _ := do(t, http.DefaultClient, http.MethodGet, g.URL+"/.auth/backchannel-logout", nil); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+	if resp, _ := fixture.Do(t, http.DefaultClient, http.MethodGet, g.URL+"/.auth/backchannel-logout", nil); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET: %d Allow %q, want 405 POST", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 	// Over the 64 KiB limit, but small enough that the client finishes writing before the

@@ -111,12 +111,12 @@ func TestIdentityJWTVerifiedByUpstream(t *testing.T) {
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	c := startCluster(t, clusterOptions{n: 2, targets: map[string]string{"jwt-api": srv.URL}})
-	up.configure(c.inst[1].URL+"/.auth/jwks.json", c.inst[0].URL)
-	client, rec := c.login(t, "alice")
+	up.configure(c.Instances[1].URL+"/.auth/jwks.json", c.Instances[0].URL)
+	client, rec := c.Login(t, "alice")
 
 	forged := map[string]string{"X-Auth-Identity": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.", "Accept": "application/json"}
-	for i, g := range c.inst {
-		resp, body := do(t, client, http.MethodGet, g.URL+"/jwt/profile", forged)
+	for i, g := range c.Instances {
+		resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/jwt/profile", forged)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
 		}
@@ -132,7 +132,7 @@ func TestIdentityJWTVerifiedByUpstream(t *testing.T) {
 	}
 
 	// Cached per session and route: a second request on the same instance reuses the assertion.
-	if resp, _ := do(t, client, http.MethodGet, c.inst[0].URL+"/jwt/again", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[0].URL+"/jwt/again", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("second request: %d", resp.StatusCode)
 	}
 	toks := up.seen()
@@ -140,15 +140,15 @@ func TestIdentityJWTVerifiedByUpstream(t *testing.T) {
 		t.Error("instance 0 signed a new assertion for the same session and route within 30s")
 	}
 	// An assertion for this route is worthless at another route's upstream.
-	jwks := fetchJWKS(t, c.inst[0].URL)
-	if _, _, err := verifyIdentity(jwks, toks[0], c.inst[0].URL, "other-route"); err == nil {
+	jwks := fetchJWKS(t, c.Instances[0].URL)
+	if _, _, err := verifyIdentity(jwks, toks[0], c.Instances[0].URL, "other-route"); err == nil {
 		t.Error("an assertion for jwt-api verified with audience other-route")
 	}
 	// Routes without identity_jwt send none, and drop the client's.
-	if resp, _ := do(t, client, http.MethodGet, c.inst[1].URL+"/plain", forged); resp.StatusCode != http.StatusOK {
+	if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[1].URL+"/plain", forged); resp.StatusCode != http.StatusOK {
 		t.Fatalf("plain route: %d", resp.StatusCode)
 	}
-	if got, _ := c.echo.Last(); got.Header.Get("X-Auth-Identity") != "" {
+	if got, _ := c.Echo.Last(); got.Header.Get("X-Auth-Identity") != "" {
 		t.Errorf("plain route forwarded X-Auth-Identity %q", got.Header.Get("X-Auth-Identity"))
 	}
 }
@@ -156,8 +156,8 @@ func TestIdentityJWTVerifiedByUpstream(t *testing.T) {
 func TestJWKSEndpoint(t *testing.T) {
 	c := startCluster(t, clusterOptions{n: 2})
 	var first []byte
-	for i, g := range c.inst {
-		resp, body := do(t, http.DefaultClient, http.MethodGet, g.URL+"/.auth/jwks.json", nil)
+	for i, g := range c.Instances {
+		resp, body := fixture.Do(t, http.DefaultClient, http.MethodGet, g.URL+"/.auth/jwks.json", nil)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "public, max-age=300" ||
 			resp.Header.Get("Content-Type") != "application/json" {
 			t.Fatalf("instance %d: %d Cache-Control %q Content-Type %q", i, resp.StatusCode,
@@ -177,7 +177,7 @@ func TestJWKSEndpoint(t *testing.T) {
 			t.Errorf("instances serve different key sets:\n%s\n%s", first, body)
 		}
 	}
-	if resp, _ := do(t, http.DefaultClient, http.MethodPost, c.inst[0].URL+"/.auth/jwks.json", nil); resp.StatusCode == http.StatusOK {
+	if resp, _ := fixture.Do(t, http.DefaultClient, http.MethodPost, c.Instances[0].URL+"/.auth/jwks.json", nil); resp.StatusCode == http.StatusOK {
 		t.Errorf("POST /.auth/jwks.json: %d", resp.StatusCode)
 	}
 }
@@ -194,7 +194,7 @@ func TestIdentityJWTWithMemoryStores(t *testing.T) {
 	client := g.Client()
 	resp := g.Login(t, client, "/", "bob", "bob")
 	resp.Body.Close()
-	if resp, body := do(t, client, http.MethodGet, g.URL+"/home", nil); resp.StatusCode != http.StatusOK {
+	if resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/home", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /home: %d %s", resp.StatusCode, body)
 	}
 	got, _ := g.Echo.Last()
@@ -212,7 +212,7 @@ func TestIdentityJWTNeedsASigner(t *testing.T) {
 	g := fixture.StartGateway(t, fixture.GatewayOptions{MemorySessions: true})
 	_, err := gateway.New(context.Background(), gateway.Options{PublicURL: g.URL, CookieName: "c",
 		Sessions: g.Sessions, Users: g.Users,
-		Routes: []gateway.Route{{Route: upstream.Route{Name: "app", PathPrefix: "/", Target: mustURL(t, g.Echo.URL)}, IdentityJWT: true}}})
+		Routes: []gateway.Route{{Route: upstream.Route{Name: "app", PathPrefix: "/", Target: fixture.MustURL(t, g.Echo.URL)}, IdentityJWT: true}}})
 	if err == nil {
 		t.Error("gateway.New accepted an identity_jwt route without Options.Assertions")
 	}
@@ -220,7 +220,7 @@ func TestIdentityJWTNeedsASigner(t *testing.T) {
 
 func fetchJWKS(t *testing.T, base string) []byte {
 	t.Helper()
-	resp, body := do(t, http.DefaultClient, http.MethodGet, base+"/.auth/jwks.json", nil)
+	resp, body := fixture.Do(t, http.DefaultClient, http.MethodGet, base+"/.auth/jwks.json", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("jwks: %d", resp.StatusCode)
 	}

@@ -5,22 +5,24 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/test/fixture"
 )
 
 // TestSessionWorksOnEveryInstance: a session made on one instance is served by all of them.
 func TestSessionWorksOnEveryInstance(t *testing.T) {
 	c := startCluster(t, clusterOptions{n: 3})
-	client, rec := c.login(t, "alice")
-	for i, g := range c.inst {
-		resp, body := do(t, client, http.MethodGet, g.URL+"/dashboard", nil)
+	client, rec := c.Login(t, "alice")
+	for i, g := range c.Instances {
+		resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/dashboard", nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("instance %d: %d %s", i, resp.StatusCode, body)
 		}
-		got, _ := c.echo.Last()
+		got, _ := c.Echo.Last()
 		if v := got.Header.Get("X-Auth-User-Id"); v != rec.UserID {
 			t.Errorf("instance %d sent X-Auth-User-Id %q, want %q", i, v, rec.UserID)
 		}
-		if resp, body := do(t, client, http.MethodGet, g.URL+"/.auth/me", nil); resp.StatusCode != http.StatusOK {
+		if resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/.auth/me", nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("instance %d /.auth/me: %d %s", i, resp.StatusCode, body)
 		}
 	}
@@ -35,41 +37,38 @@ func TestRevocationReachesEveryInstanceWithinASecond(t *testing.T) {
 		revoke func(t *testing.T, client *http.Client, handle, userID string)
 	}{
 		{name: "logout on instance 0", revoke: func(t *testing.T, client *http.Client, _, _ string) {
-			resp, body := do(t, client, http.MethodPost, c.inst[0].URL+"/.auth/logout", map[string]string{"Origin": c.inst[0].URL})
+			resp, body := fixture.Do(t, client, http.MethodPost, c.Instances[0].URL+"/.auth/logout", map[string]string{"Origin": c.Instances[0].URL})
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("logout: %d %s", resp.StatusCode, body)
 			}
 		}},
 		{name: "ops revoke through instance 1's store", revoke: func(t *testing.T, _ *http.Client, handle, _ string) {
-			if err := c.inst[1].sessions.Revoke(context.Background(), handle); err != nil {
+			if err := c.Instances[1].Sessions.Revoke(context.Background(), handle); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "all sessions of the user through instance 2's store", revoke: func(t *testing.T, _ *http.Client, _, userID string) {
-			if n, err := c.inst[2].sessions.RevokeUser(context.Background(), userID); err != nil || n == 0 {
+			if n, err := c.Instances[2].Sessions.RevokeUser(context.Background(), userID); err != nil || n == 0 {
 				t.Fatalf("RevokeUser = %d, %v", n, err)
 			}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, rec := c.login(t, "bob")
-			for i, g := range c.inst { // every instance serves it first
-				if resp, _ := do(t, client, http.MethodGet, g.URL+"/x", nil); resp.StatusCode != http.StatusOK {
+			client, rec := c.Login(t, "bob")
+			for i, g := range c.Instances { // every instance serves it first
+				if resp, _ := fixture.Do(t, client, http.MethodGet, g.URL+"/x", nil); resp.StatusCode != http.StatusOK {
 					t.Fatalf("instance %d before revocation: %d", i, resp.StatusCode)
 				}
 			}
-			// A copy of the cookie, so that the logout's Set-Cookie does not hide the old session.
-			replay := c.inst[0].Client()
-			u := c.inst[0].URL
-			replay.Jar.SetCookies(mustURL(t, u), client.Jar.Cookies(mustURL(t, u)))
+			replay := c.ReplayClient(t, client)
 			tt.revoke(t, client, rec.Handle, rec.UserID)
 			// The SPEC bound is one second: the pub/sub invalidation usually lands in
 			// milliseconds, but a request may reach an instance just before it has.
 			revoked := time.Now()
-			for i, g := range c.inst {
+			for i, g := range c.Instances {
 				for {
-					resp, body := do(t, replay, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
+					resp, body := fixture.Do(t, replay, http.MethodGet, g.URL+"/x", map[string]string{"Accept": "application/json"})
 					if resp.StatusCode == http.StatusUnauthorized {
 						break
 					}

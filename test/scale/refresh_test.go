@@ -21,13 +21,13 @@ import (
 func TestOneRefreshForConcurrentRequests(t *testing.T) {
 	op := fixture.StartOP(t)
 	c := startCluster(t, clusterOptions{n: 2, op: op, refreshSkew: 100 * time.Millisecond})
-	client, rec := c.login(t, "alice")
+	client, rec := c.Login(t, "alice")
 
 	// The gateways' clock stops at the old token's expiry: every request finds it expired. The
 	// new token's expiry (real time at the refresh + expires_in, which devidp rounds down to
 	// the second) must fall after that instant, so let more than a second pass first.
 	time.Sleep(1500 * time.Millisecond)
-	c.clock.Freeze(rec.TokenExpiry)
+	c.Clock.Freeze(rec.TokenExpiry)
 
 	const n = 50
 	status := make([]int, n)
@@ -36,7 +36,7 @@ func TestOneRefreshForConcurrentRequests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", c.inst[i%2].URL, i), nil)
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", c.Instances[i%2].URL, i), nil)
 			req.Header.Set("Accept", "application/json")
 			resp, err := client.Do(req)
 			if err != nil {
@@ -59,7 +59,7 @@ func TestOneRefreshForConcurrentRequests(t *testing.T) {
 	if got := op.Provider.RefreshReuseCount(); got != 0 {
 		t.Errorf("rotated refresh tokens presented again = %d, want 0", got)
 	}
-	cur, err := c.inst[1].sessions.Lookup(context.Background(), rec.Handle)
+	cur, err := c.Instances[1].Sessions.Lookup(context.Background(), rec.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestOneRefreshForConcurrentRequests(t *testing.T) {
 		t.Error("the session lost its ID token")
 	}
 	seen := 0
-	for _, got := range c.echo.All() {
+	for _, got := range c.Echo.All() {
 		if !strings.HasPrefix(got.Path, "/token/") {
 			continue
 		}
@@ -83,7 +83,7 @@ func TestOneRefreshForConcurrentRequests(t *testing.T) {
 		t.Errorf("upstream saw %d requests, want %d", seen, n)
 	}
 	// The refreshed token is not due: the next request does not refresh again.
-	if resp, _ := do(t, client, http.MethodGet, c.inst[0].URL+"/token/again", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[0].URL+"/token/again", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("request after the refresh: %d", resp.StatusCode)
 	}
 	if got := op.Provider.RefreshCount(); got != 1 {
@@ -119,13 +119,13 @@ func TestRefusedRefreshEndsSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c.clock.Freeze(time.Time{})
+			c.Clock.Freeze(time.Time{})
 			op.TokenFunc = func(url.Values) (map[string]any, string) { return op.DefaultClaims(), "RS256" }
-			client, rec := c.craftedLogin(t)
-			c.clock.Freeze(rec.TokenExpiry.Add(-time.Second)) // due (30s skew), not yet expired
+			client, rec := c.CraftedLogin(t)
+			c.Clock.Freeze(rec.TokenExpiry.Add(-time.Second)) // due (30s skew), not yet expired
 
 			before := len(op.TokenRequests())
-			if resp, _ := do(t, client, http.MethodGet, c.inst[1].URL+"/plain", nil); resp.StatusCode != http.StatusOK {
+			if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[1].URL+"/plain", nil); resp.StatusCode != http.StatusOK {
 				t.Fatalf("plain route: %d", resp.StatusCode)
 			}
 			if got := len(op.TokenRequests()); got != before {
@@ -133,7 +133,7 @@ func TestRefusedRefreshEndsSession(t *testing.T) {
 			}
 
 			refuseRefresh(op)
-			resp, body := do(t, client, http.MethodGet, c.inst[1].URL+"/token/a", tt.hdr)
+			resp, body := fixture.Do(t, client, http.MethodGet, c.Instances[1].URL+"/token/a", tt.hdr)
 			if resp.StatusCode != tt.wantStatus || resp.Header.Get("Location") != tt.wantLoc {
 				t.Fatalf("status %d Location %q, want %d %q (%s)", resp.StatusCode, resp.Header.Get("Location"), tt.wantStatus, tt.wantLoc, body)
 			}
@@ -141,16 +141,16 @@ func TestRefusedRefreshEndsSession(t *testing.T) {
 			if len(reqs) != before+1 || reqs[before].Get("grant_type") != "refresh_token" || reqs[before].Get("refresh_token") != rec.RefreshToken {
 				t.Errorf("token requests: want one refresh_token grant with the session's refresh token, got %d", len(reqs)-before)
 			}
-			if c.alive(t, rec.Handle) {
+			if c.Alive(t, rec.Handle) {
 				t.Error("the session survived a refused refresh")
 			}
 			if !cookieCleared(resp) {
 				t.Errorf("cookie not cleared: %q", resp.Header.Values("Set-Cookie"))
 			}
-			if resp, _ := do(t, client, http.MethodGet, c.inst[0].URL+"/plain", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
+			if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[0].URL+"/plain", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("other instance after the refused refresh: %d, want 401", resp.StatusCode)
 			}
-			waitAudit(t, c.users, rec.UserID, rec.Handle, users.KindRefreshFailure)
+			waitAudit(t, c.Users, rec.UserID, rec.Handle, users.KindRefreshFailure)
 		})
 	}
 }
@@ -161,26 +161,26 @@ func TestRefusedRefreshEndsSession(t *testing.T) {
 func TestIdPUnreachableDuringRefresh(t *testing.T) {
 	op := fixture.StartCraftedOP(t)
 	c := startCluster(t, clusterOptions{n: 2, issuer: op.Issuer, clientSecret: "crafted-op-accepts-any-secret"})
-	client, rec := c.craftedLogin(t)
+	client, rec := c.CraftedLogin(t)
 	op.Server.Close()
 
-	c.clock.Freeze(rec.TokenExpiry.Add(-10 * time.Second)) // due, still valid
-	if resp, body := do(t, client, http.MethodGet, c.inst[0].URL+"/token/a", nil); resp.StatusCode != http.StatusOK {
+	c.Clock.Freeze(rec.TokenExpiry.Add(-10 * time.Second)) // due, still valid
+	if resp, body := fixture.Do(t, client, http.MethodGet, c.Instances[0].URL+"/token/a", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("due token with the IdP down: %d %s", resp.StatusCode, body)
 	}
-	if got, _ := c.echo.Last(); got.Header.Get("Authorization") != "Bearer "+rec.AccessToken {
+	if got, _ := c.Echo.Last(); got.Header.Get("Authorization") != "Bearer "+rec.AccessToken {
 		t.Errorf("upstream did not get the current access token")
 	}
-	c.clock.Freeze(rec.TokenExpiry.Add(time.Second)) // expired
-	for i, g := range c.inst {
-		if resp, body := do(t, client, http.MethodGet, g.URL+"/token/b", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusServiceUnavailable {
+	c.Clock.Freeze(rec.TokenExpiry.Add(time.Second)) // expired
+	for i, g := range c.Instances {
+		if resp, body := fixture.Do(t, client, http.MethodGet, g.URL+"/token/b", map[string]string{"Accept": "application/json"}); resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("instance %d, expired token with the IdP down: %d %s, want 503", i, resp.StatusCode, body)
 		}
 	}
-	if !c.alive(t, rec.Handle) {
+	if !c.Alive(t, rec.Handle) {
 		t.Error("the session ended because the IdP was unreachable")
 	}
-	if resp, _ := do(t, client, http.MethodGet, c.inst[1].URL+"/plain", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := fixture.Do(t, client, http.MethodGet, c.Instances[1].URL+"/plain", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("plain route with the IdP down: %d", resp.StatusCode)
 	}
 }

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: a static binary (CGO off; SQLite is the pure-Go modernc driver).
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

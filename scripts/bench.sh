@@ -10,6 +10,8 @@
 # nothing is pinned). Results: the markdown table on stdout, logs and results.md in $BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Go toolchain go.mod names (its "toolchain" line); see scripts/test.sh.
+export GOTOOLCHAIN="$(awk '$1 == "toolchain" { print $2 }' go.mod)"
 
 log() { printf '== %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -6,6 +6,9 @@
 # With CI set, a missing service is an error, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Go toolchain go.mod names (its "toolchain" line); the go command fetches it once through
+# the module proxy. Exported because a machine whose GOTOOLCHAIN is "local" ignores that line.
+export GOTOOLCHAIN="$(awk '$1 == "toolchain" { print $2 }' go.mod)"
 
 log() { printf '== %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

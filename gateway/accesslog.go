@@ -62,7 +62,9 @@ func appendAccessLine(b []byte, l *accessLine) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string escaped as slog's JSONHandler escapes it:
-// '"', '\\' and control bytes escaped, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+// '"', '\\' and control bytes escaped, each invalid UTF-8 byte as a literal U+FFFD (Go 1.27's
+// slog; 1.26 wrote the escape \ufffd: TestAccessLineMatchesSlog pins the toolchain's), U+2028
+// and U+2029 escaped.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -94,7 +96,7 @@ func appendJSONString(b []byte, s string) []byte {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
+			b = utf8.AppendRune(b, utf8.RuneError)
 		case r == '\u2028' || r == '\u2029':
 			b = append(b, s[start:i]...)
 			b = append(b, `\u202`...)

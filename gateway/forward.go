@@ -66,9 +66,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) error {
 }
 
 // loadSession returns the live session of r, nil when there is none, or an error answered
-// with 503 when the session store cannot be reached (fail closed).
+// with 503 when the session store cannot be reached (fail closed). The record may be shared
+// with the session cache and other requests: it must not be modified (see session.Store.Load).
 func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
-	s, err := g.opts.Sessions.Get(r, g.opts.CookieName)
+	rec, err := g.opts.Sessions.Load(r, g.opts.CookieName)
 	if err != nil {
 		if r.Context().Err() != nil {
 			// The client went away: not a store outage (no error log, no store-error metric).
@@ -81,7 +82,7 @@ func (g *Gateway) loadSession(r *http.Request) (*session.Record, error) {
 		}
 		return nil, nil
 	}
-	return session.RecordFrom(s), nil
+	return rec, nil
 }
 
 // unauthenticated answers a request without a live session: browser navigations go to the
@@ -113,15 +114,10 @@ func identityOf(rec *session.Record) Identity {
 }
 
 // identityHeaders are the headers the upstream receives for a session, set after the proxy
-// has stripped every client-supplied X-Auth-* header. There is room for X-Auth-Identity.
+// has stripped every client-supplied X-Auth-* header. The result may be shared (see
+// identityMemo.fields): callers append to it, never modify its elements.
 func (g *Gateway) identityHeaders(rec *session.Record, rt *Route) []upstream.Field {
-	h := make([]upstream.Field, 6, 8)
-	h[0] = upstream.Field{Name: "X-Auth-User-Id", Value: rec.UserID}
-	h[1] = upstream.Field{Name: "X-Auth-Subject", Value: rec.Subject}
-	h[2] = upstream.Field{Name: "X-Auth-Email", Value: cleanHeaderValue(rec.Email)}
-	h[3] = upstream.Field{Name: "X-Auth-Name", Value: cleanHeaderValue(rec.Name)}
-	h[4] = upstream.Field{Name: "X-Auth-Roles", Value: strings.Join(rec.Roles, ",")}
-	h[5] = upstream.Field{Name: "X-Auth-Groups", Value: strings.Join(rec.Groups, ",")}
+	h := g.identities.fields(rec)
 	if rt.PassAccessToken && rec.AccessToken != "" {
 		h = append(h, upstream.Field{Name: "Authorization", Value: "Bearer " + rec.AccessToken})
 	}

@@ -30,11 +30,12 @@ import (
 const authPrefix = "/.auth/"
 
 // Sessions is the session store the gateway needs: gorilla's Store for the session itself
-// (Get on every request, New+Save at login, Save with MaxAge<0 at logout) plus the single-use
-// login flows, the token refresh (TryLock, Lookup, Update) and back-channel logout.
-// *session.Store implements it.
+// (New+Save at login, Get and Save with MaxAge<0 at logout), Load on every request (a
+// read-only record, see session.Store.Load), plus the single-use login flows, the token
+// refresh (TryLock, Lookup, Update) and back-channel logout. *session.Store implements it.
 type Sessions interface {
 	sessions.Store
+	Load(r *http.Request, name string) (*session.Record, error)
 	PutFlow(ctx context.Context, state string, f session.Flow, ttl time.Duration) error
 	TakeFlow(ctx context.Context, state string) (session.Flow, error)
 	Revoke(ctx context.Context, handle string) error
@@ -140,6 +141,8 @@ type Gateway struct {
 	jwtCache  *assertionCache // signed X-Auth-Identity per session and route
 	access    *accessLog      // nil: access lines go through log
 	ids       *requestIDs
+	// identities memoizes identity header fields per session record (identity.go).
+	identities identityMemo
 }
 
 // New checks opts and builds a Gateway. Discovery at the IdP happens lazily at the first login

@@ -4,7 +4,8 @@
 package metrics
 
 import (
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,22 @@ type Metrics struct {
 	refreshes   *prometheus.CounterVec
 	revocations *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+
+	// series resolves the children of requests and latency once per route and class, so a
+	// request costs a map lookup rather than label hashing. Copy-on-write under mu.
+	mu     sync.Mutex
+	series atomic.Pointer[map[string]*requestSeries]
 }
+
+// requestSeries are one route's resolved children; never modified once published.
+type requestSeries struct {
+	codes   [len(classNames)]prometheus.Counter // nil until the class is first seen
+	latency prometheus.Observer
+}
+
+// maxSeriesRoutes bounds the routes whose children are kept resolved (route names come from
+// the configuration; beyond this, requests resolve their children each time).
+const maxSeriesRoutes = 1024
 
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -47,12 +63,16 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// codeClass maps a status to its class label ("2xx"), keeping cardinality fixed.
-func codeClass(status int) string {
+// classNames are the code label values: a status class, or "other" (index 0) for a status
+// outside 100-599, keeping cardinality fixed.
+var classNames = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// codeClass maps a status to its index in classNames.
+func codeClass(status int) int {
 	if status < 100 || status > 599 {
-		return "other"
+		return 0
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return status / 100
 }
 
 // ObserveRequest counts a request and its duration.
@@ -60,8 +80,46 @@ func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 	if route == "" {
 		route = "none"
 	}
-	m.requests.WithLabelValues(route, codeClass(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	c := codeClass(status)
+	s := m.seriesOf(route, c)
+	s.codes[c].Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+// seriesOf returns route's resolved children, with the counter of class c.
+func (m *Metrics) seriesOf(route string, c int) *requestSeries {
+	if all := m.series.Load(); all != nil {
+		if s := (*all)[route]; s != nil && s.codes[c] != nil {
+			return s
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var all map[string]*requestSeries
+	if p := m.series.Load(); p != nil {
+		all = *p
+	}
+	s := &requestSeries{}
+	old := all[route]
+	if old != nil {
+		if old.codes[c] != nil {
+			return old
+		}
+		*s = *old
+	} else {
+		s.latency = m.latency.WithLabelValues(route)
+	}
+	s.codes[c] = m.requests.WithLabelValues(route, classNames[c])
+	if old == nil && len(all) >= maxSeriesRoutes {
+		return s // resolved for this request only
+	}
+	next := make(map[string]*requestSeries, len(all)+1)
+	for k, v := range all {
+		next[k] = v
+	}
+	next[route] = s
+	m.series.Store(&next)
+	return s
 }
 
 // ObserveLogin counts a login outcome.

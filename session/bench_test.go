@@ -109,7 +109,7 @@ func BenchmarkTouch(b *testing.B) {
 		raw, _ := client.Get(ctx, key).Bytes()
 		tag := tagOf(raw)
 		for b.Loop() {
-			if _, ok, err := st.touch(ctx, key, nil, tag, rec.clone(), e.clock.Now(), 0); !ok || err != nil {
+			if _, _, ok, err := st.touch(ctx, key, nil, tag, rec.clone(), e.clock.Now(), 0); !ok || err != nil {
 				b.Fatal("touch failed", err)
 			}
 		}

@@ -10,7 +10,8 @@ import (
 // within CacheTTL of a backend read skips Redis. It is only trusted while the invalidation
 // subscription is known to be healthy (see invalidator): otherwise every lookup misses.
 //
-// Entries are immutable: Get hands out copies. A nil *cache is a disabled cache.
+// Entries are immutable: Get hands out copies, Load the cached record itself (read-only).
+// A nil *cache is a disabled cache.
 type cache struct {
 	ttl  time.Duration
 	size int

@@ -22,30 +22,58 @@ import (
 // modify; IsNew is false and ID is the raw session id, which the caller must never log or show.
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 	name = s.name(name)
+	id, rec, shared, err := s.lookupCookie(r, name)
+	if rec == nil {
+		return s.fresh(name), err
+	}
+	if shared {
+		rec = rec.clone()
+	}
+	sess := s.fresh(name)
+	sess.ID, sess.IsNew = id, false
+	sess.Options.MaxAge = maxAgeSeconds(rec.ExpiresAt.Sub(s.now()))
+	SetRecord(sess, rec)
+	return sess, nil
+}
+
+// Load is Get for a caller that only reads the record (the gateway's request path): the live
+// session's record, or nil when there is none (same rules as Get: a missing, malformed,
+// forged, expired or revoked cookie, or more than one). err wraps ErrUnavailable when the
+// backend failed (the caller must fail closed); the record is then nil. name "" means
+// CookieName.
+//
+// The record may be the one in the session cache, shared with concurrent requests: the
+// caller must not modify it, nor the arrays of its Roles and Groups (Clone it first). It stays
+// valid (and unchanged) for as long as the caller holds it; a later Load of the same session
+// may return another record.
+func (s *Store) Load(r *http.Request, name string) (*Record, error) {
+	_, rec, _, err := s.lookupCookie(r, s.name(name))
+	return rec, err
+}
+
+// lookupCookie finds the live record named by the request's cookie name: its session id, the
+// record (nil when there is none, or with an error on a backend failure) and whether the record
+// is shared with the cache (read-only).
+func (s *Store) lookupCookie(r *http.Request, name string) (id string, rec *Record, shared bool, err error) {
 	value, n := cookieValue(r, name)
 	if n != 1 {
 		if n > 1 {
 			s.log.Debug("session: several session cookies, ignoring all", "count", n)
 		}
-		return s.fresh(name), nil
+		return "", nil, false, nil
 	}
 	id, h, ok := s.verifiedCookie(name, value)
 	if !ok {
-		return s.fresh(name), nil
+		return "", nil, false, nil
 	}
-	now := s.now()
-	rec, err := s.load(r.Context(), h, now)
+	rec, shared, err = s.load(r.Context(), h, s.now())
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return s.fresh(name), nil
+			err = nil
 		}
-		return s.fresh(name), err
+		return "", nil, false, err
 	}
-	sess := s.fresh(name)
-	sess.ID, sess.IsNew = id, false
-	sess.Options.MaxAge = maxAgeSeconds(rec.ExpiresAt.Sub(now))
-	SetRecord(sess, rec)
-	return sess, nil
+	return id, rec, shared, nil
 }
 
 // verifiedCookie returns the session id in a cookie value and its handle, from the memo of
@@ -64,13 +92,15 @@ func (s *Store) verifiedCookie(name, value string) (string, *[handleLen]byte, bo
 	return e.id, &e.handle, true
 }
 
-// load returns a private copy of the live record of the session named h, with its tokens,
-// enforcing the timeouts and touching LastSeenAt at most every TouchInterval. ErrNotFound when
-// there is no live session. now is Options.Now at the start of the request.
-func (s *Store) load(ctx context.Context, h *[handleLen]byte, now time.Time) (*Record, error) {
+// load returns the live record of the session named h, with its tokens, enforcing the
+// timeouts and touching LastSeenAt at most every TouchInterval. ErrNotFound when there is no
+// live session. now is Options.Now at the start of the request. shared reports that the
+// record is owned by the cache (read-only: clone it before any change); otherwise it is the
+// caller's.
+func (s *Store) load(ctx context.Context, h *[handleLen]byte, now time.Time) (rec *Record, shared bool, err error) {
 	if e := s.cache.get(h[:], now); e != nil {
-		if rec, ok, err := s.fromCache(ctx, e, now); ok {
-			return rec, err
+		if rec, shared, ok, err := s.fromCache(ctx, e, now); ok {
+			return rec, shared, err
 		}
 	}
 	return s.loadBackend(ctx, string(h[:]), now)
@@ -79,72 +109,71 @@ func (s *Store) load(ctx context.Context, h *[handleLen]byte, now time.Time) (*R
 // fromCache serves a cached entry. ok is false when the backend must be read instead: the
 // cached copy looks expired (only the backend may say so), was dropped meanwhile, or a touch
 // found it outdated.
-func (s *Store) fromCache(ctx context.Context, e *cacheEntry, now time.Time) (*Record, bool, error) {
+func (s *Store) fromCache(ctx context.Context, e *cacheEntry, now time.Time) (rec *Record, shared, ok bool, err error) {
 	if s.expired(e.rec, now) {
 		s.cache.drop(e.rec.Handle)
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if now.Sub(e.rec.LastSeenAt) < s.opts.TouchInterval {
-		return e.rec.clone(), true, nil
+		return e.rec, true, true, nil
 	}
 	seq, ok := s.cache.snapshotFor(e)
 	if !ok {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
-	rec, touched, err := s.touch(ctx, s.sessionKey(e.rec.Handle), nil, e.tag, e.rec.clone(), now, seq)
+	rec, shared, touched, err := s.touch(ctx, s.sessionKey(e.rec.Handle), nil, e.tag, e.rec.clone(), now, seq)
 	if err == nil && !touched { // written in between: not ours to serve
 		s.cache.drop(e.rec.Handle)
-		return nil, false, nil
+		return nil, false, false, nil
 	}
-	return rec, true, err
+	return rec, shared, true, err
 }
 
 // loadBackend reads handle's record from the backend and caches it. A format-1 record is
 // rewritten as format 2 at once (so cached entries always have a format-2 record behind them).
-func (s *Store) loadBackend(ctx context.Context, handle string, now time.Time) (*Record, error) {
+// shared as for load.
+func (s *Store) loadBackend(ctx context.Context, handle string, now time.Time) (*Record, bool, error) {
 	seq := s.cache.snapshot()
 	key := s.sessionKey(handle)
 	raw, err := s.b.get(ctx, key)
 	if errors.Is(err, errMissing) {
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec, err := s.keys.decodeRecord(handle, raw, true)
 	if err != nil {
 		s.log.Warn("session: unreadable record", "handle", handle, "err", err)
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	if s.expired(rec, now) {
 		if _, err := s.b.delMany(ctx, []string{key}); err != nil {
 			s.log.Warn("session: delete expired", "handle", handle, "err", err)
 		}
 		s.cache.drop(handle)
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	tag := tagOf(raw)
 	if raw[0] != recordV2 || now.Sub(rec.LastSeenAt) >= s.opts.TouchInterval {
 		if raw[0] == recordV2 {
 			raw = nil // touched in place
 		}
-		rec, _, err = s.touch(ctx, key, raw, tag, rec, now, seq)
-		return rec, err
+		rec, shared, _, err := s.touch(ctx, key, raw, tag, rec, now, seq)
+		return rec, shared, err
 	}
-	if s.cache.fill(seq, rec, tag, now) {
-		rec = rec.clone()
-	}
-	return rec, nil
+	return rec, s.cache.fill(seq, rec, tag, now), nil
 }
 
 // touch moves LastSeenAt to now and renews the TTL: in place (only the 8 bytes of LastSeenAt
 // are written, if the stored record is still the write rec was read from: tag) or, with old (a
 // format-1 record as read), by rewriting the whole record with a compare-and-set against old.
 // Either way a concurrent Update (say, refreshed tokens) is never overwritten. rec must be
-// private to the caller; the result is too. seq is the cache's invalidation count from before
+// private to the caller; the result is shared with the cache when shared is true (then
+// read-only), else private too. seq is the cache's invalidation count from before
 // rec was read: a write since then (whose invalidation moved seq) keeps rec out of the cache.
 // On a conflict or a backend failure rec is returned unchanged (touched false) and not cached.
-func (s *Store) touch(ctx context.Context, key string, old []byte, tag uint32, rec *Record, now time.Time, seq uint64) (*Record, bool, error) {
+func (s *Store) touch(ctx context.Context, key string, old []byte, tag uint32, rec *Record, now time.Time, seq uint64) (_ *Record, shared, touched bool, _ error) {
 	seen := rec.LastSeenAt
 	rec.LastSeenAt = storedTime(now)
 	var (
@@ -157,7 +186,7 @@ func (s *Store) touch(ctx context.Context, key string, old []byte, tag uint32, r
 		var val []byte
 		if val, err = s.keys.encodeRecord(rec, tag); err != nil {
 			rec.LastSeenAt = seen
-			return nil, false, err
+			return nil, false, false, err
 		}
 		res, err = s.b.cas(ctx, key, old, val, s.ttlFor(rec, now))
 	} else {
@@ -170,16 +199,13 @@ func (s *Store) touch(ctx context.Context, key string, old []byte, tag uint32, r
 		rec.LastSeenAt = seen
 	case res == casMissing:
 		s.cache.drop(rec.Handle)
-		return nil, false, ErrNotFound
+		return nil, false, false, ErrNotFound
 	case res == casMismatch:
 		rec.LastSeenAt = seen
 	default:
-		if s.cache.fill(seq, rec, tag, now) {
-			rec = rec.clone()
-		}
-		return rec, true, nil
+		return rec, s.cache.fill(seq, rec, tag, now), true, nil
 	}
-	return rec, false, nil
+	return rec, false, false, nil
 }
 
 // invalidate drops handles from this instance's cache and tells the others to do the same.

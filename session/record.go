@@ -14,6 +14,10 @@ import (
 //
 // Tokens are plaintext in memory only: the store seals them with AES-256-GCM before they reach
 // the backend. The caller must never log a Record whole or send its tokens to a browser.
+//
+// A Record from Store.Load may be shared (with the session cache and concurrent requests) and
+// must not be modified: Clone it before changing anything. Get, Lookup and the listings
+// return the caller's own copies.
 type Record struct {
 	Handle string `json:"-"` // set by the store; base64url(SHA-256(id))[:22]; never the cookie value
 
@@ -30,6 +34,10 @@ type Record struct {
 	CreatedAt, LastSeenAt, ExpiresAt time.Time // ExpiresAt = absolute expiry
 	IP, UserAgent                    string
 }
+
+// Clone returns a copy of r that shares nothing mutable with it (strings are immutable; the
+// Roles and Groups arrays are copied).
+func (r *Record) Clone() *Record { return r.clone() }
 
 // valuesKey is the type of RecordKey, so no other package's key can collide with it.
 type valuesKey string

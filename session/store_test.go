@@ -194,7 +194,7 @@ func TestTouch(t *testing.T) {
 		}
 		e.clock.Advance(2 * time.Minute)
 		for _, old := range [][]byte{nil, oldRaw} { // in place (tag check), and compare-and-set
-			if _, touched, err := st.touch(context.Background(), key, old, tagOf(oldRaw), oldRec.clone(), e.clock.Now(), st.cache.snapshot()); err != nil || touched {
+			if _, _, touched, err := st.touch(context.Background(), key, old, tagOf(oldRaw), oldRec.clone(), e.clock.Now(), st.cache.snapshot()); err != nil || touched {
 				t.Fatalf("stale touch (old %v): touched %v, err %v", old != nil, touched, err)
 			}
 		}
@@ -304,6 +304,9 @@ func TestRedisUnreachable(t *testing.T) {
 	sess, err := get(t, st, &http.Cookie{Name: st.CookieName(), Value: value})
 	if !errors.Is(err, ErrUnavailable) || !sess.IsNew || RecordFrom(sess) != nil {
 		t.Errorf("Get: err=%v IsNew=%v, want ErrUnavailable and a new session", err, sess.IsNew)
+	}
+	if rec, err := load(t, st, &http.Cookie{Name: st.CookieName(), Value: value}); !errors.Is(err, ErrUnavailable) || rec != nil {
+		t.Errorf("Load: err=%v record=%v, want ErrUnavailable and no record", err, rec != nil)
 	}
 	fresh, _ := st.New(httptest.NewRequest(http.MethodGet, "/", nil), "")
 	SetRecord(fresh, testRecord("alice"))

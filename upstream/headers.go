@@ -94,13 +94,15 @@ func filterCookieHeader(h http.Header, owned func(string) bool) {
 }
 
 // filterCookieLine drops owned pairs from one "a=1; b=2" line; it returns line itself when
-// nothing is owned.
+// nothing is owned, and allocates only when more than one pair is kept.
 func filterCookieLine(line string, owned func(string) bool) string {
 	if !lineHasOwned(line, owned) {
 		return line
 	}
-	var b strings.Builder
-	b.Grow(len(line))
+	var (
+		first string // the first kept pair, while it is the only one
+		b     strings.Builder
+	)
 	for rest := line; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, ";")
@@ -108,10 +110,20 @@ func filterCookieLine(line string, owned func(string) bool) string {
 		if pair == "" || owned(cookieName(pair)) {
 			continue
 		}
-		if b.Len() > 0 {
+		switch {
+		case first == "" && b.Len() == 0:
+			first = pair
+		case b.Len() == 0:
+			b.Grow(len(line))
+			b.WriteString(first)
+			fallthrough
+		default:
 			b.WriteString("; ")
+			b.WriteString(pair)
 		}
-		b.WriteString(pair)
+	}
+	if b.Len() == 0 {
+		return first
 	}
 	return b.String()
 }

@@ -358,17 +358,25 @@ func (p *Proxy) modifyResponseFunc() func(*http.Response) error {
 	}
 }
 
-// bufferPool recycles the 32 KiB copy buffers of ReverseProxy.
+// copyBufferSize is the size of ReverseProxy's copy buffers.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles the copy buffers of ReverseProxy. It pools array pointers, so that
+// neither Get nor Put allocates.
 type bufferPool struct{ pool sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.pool.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.pool.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32<<10)
+	return new([copyBufferSize]byte)[:]
 }
 
-func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.pool.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
 
 var _ httputil.BufferPool = (*bufferPool)(nil)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,8 +46,12 @@ func gatewayProfileMain(ctx context.Context, args []string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Server.SlogLevel()}))
-	h, closeAll, err := buildGateway(ctx, cfg, log)
+	// Buffered like serve's log writer (cmd/authgate/logwriter.go), and the access lines go to
+	// it directly, as serve wires gateway.Options.AccessLog.
+	logw := newFlushingWriter(os.Stderr, 100*time.Millisecond)
+	defer logw.Close()
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: cfg.Server.SlogLevel()}))
+	h, closeAll, err := buildGateway(ctx, cfg, log, logw)
 	if err != nil {
 		return err
 	}
@@ -91,7 +97,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 }
 
 // buildGateway mirrors cmd/authgate's build for a Redis session store.
-func buildGateway(ctx context.Context, cfg *agconfig.Config, log *slog.Logger) (http.Handler, func(), error) {
+func buildGateway(ctx context.Context, cfg *agconfig.Config, log *slog.Logger, accessLog io.Writer) (http.Handler, func(), error) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -152,11 +158,54 @@ func buildGateway(ctx context.Context, cfg *agconfig.Config, log *slog.Logger) (
 		TrustedProxies: cfg.Server.TrustedPrefixes(),
 		Bearer: gateway.BearerOptions{Enabled: cfg.Bearer.Enabled, Audiences: cfg.BearerAudiences(),
 			TrustedIssuers: cfg.Bearer.TrustedIssuers},
-		Logger: log, Observer: m, Assertions: signer,
+		Logger: log, AccessLog: accessLog, Observer: m, Assertions: signer,
 	})
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	return g, closeAll, nil
+}
+
+// flushingWriter buffers writes (64 KiB) and flushes them every interval and on Close.
+type flushingWriter struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newFlushingWriter(w io.Writer, every time.Duration) *flushingWriter {
+	f := &flushingWriter{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-f.stop:
+				return
+			case <-t.C:
+				f.mu.Lock()
+				_ = f.w.Flush()
+				f.mu.Unlock()
+			}
+		}
+	}()
+	return f
+}
+
+func (f *flushingWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Write(p)
+}
+
+// Close stops the flusher and flushes what is buffered.
+func (f *flushingWriter) Close() error {
+	close(f.stop)
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Flush()
 }

@@ -161,13 +161,18 @@ func (r *redisBackend) cas(ctx context.Context, key string, old, val []byte, ttl
 	if err != nil {
 		return casMismatch, unavailable("cas", err)
 	}
+	return casResultOf(n), nil
+}
+
+// casResultOf reads the reply of casLua and touchLua: 1 done, -1 no such key, else mismatch.
+func casResultOf(n int) casResult {
 	switch n {
 	case 1:
-		return casDone, nil
+		return casDone
 	case -1:
-		return casMissing, nil
+		return casMissing
 	}
-	return casMismatch, nil
+	return casMismatch
 }
 
 func (r *redisBackend) touch(ctx context.Context, key string, head []byte, ttl time.Duration) (casResult, error) {
@@ -177,13 +182,7 @@ func (r *redisBackend) touch(ctx context.Context, key string, head []byte, ttl t
 	if err != nil {
 		return casMismatch, unavailable("touch", err)
 	}
-	switch n {
-	case 1:
-		return casDone, nil
-	case -1:
-		return casMissing, nil
-	}
-	return casMismatch, nil
+	return casResultOf(n), nil
 }
 
 func (r *redisBackend) getDel(ctx context.Context, key string) ([]byte, error) {

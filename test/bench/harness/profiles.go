@@ -81,11 +81,11 @@ func breakdownFuncs() []breakdownFunc {
 	return []breakdownFunc{
 		{"whole HTTP server side (net/http conn.serve)", "net/http.(*conn).serve"},
 		{"gateway handler (observe … proxy)", "github.com/authgate/authgate/gateway.(*Gateway).ServeHTTP"},
-		{"session.Store.Get (cookie, cache or Redis)", "github.com/authgate/authgate/session.(*Store).Get"},
-		{"access log line (slog JSON + write)", "log/slog.(*Logger).LogAttrs"},
+		{"session.Store.Load (cookie, cache or Redis)", "github.com/authgate/authgate/session.(*Store).Load"},
+		{"access log line (JSON encode + write)", "github.com/authgate/authgate/gateway.(*accessLog).write|log/slog.(*Logger).LogAttrs"},
 		{"metrics ObserveRequest", "github.com/authgate/authgate/metrics.(*Metrics).ObserveRequest"},
 		{"httputil.ReverseProxy.ServeHTTP", "net/http/httputil.(*ReverseProxy).ServeHTTP"},
-		{"authgate Rewrite (header hygiene, identity)", "github.com/authgate/authgate/upstream.New.(*Proxy).rewriteFunc.func2"},
+		{"authgate Rewrite (header hygiene, identity)", "github.com/authgate/authgate/upstream.(*Proxy).rewriteFunc.func1"},
 		{"upstream conn writeLoop + readLoop", "net/http.(*persistConn).writeLoop|net/http.(*persistConn).readLoop"},
 		{"write(2) on sockets and files", "syscall.write"},
 		{"read(2)", "syscall.read"},
@@ -97,7 +97,7 @@ func breakdownFuncs() []breakdownFunc {
 
 // pprofCum returns the cumulative seconds of every function in a profile.
 func pprofCum(ctx context.Context, path string) (map[string]float64, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", path).Output()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodefraction=0", "-edgefraction=0", "-nodecount=100000", path).Output()
 	if err != nil {
 		return nil, err
 	}

@@ -163,14 +163,7 @@ func TestProxySSEStreamsAndOutlivesTimeout(t *testing.T) {
 
 func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 	block := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow := newHangingUpstream(t, nil, block)
 	front, p := newFront(t, Options{Transport: serveTimerTransport(t), Routes: []Route{
 		{Name: "slow", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})
@@ -215,15 +208,7 @@ func TestProxyTimeoutBeforeHeaders(t *testing.T) {
 func TestProxyTimeoutExcludesUpload(t *testing.T) {
 	started := make(chan struct{}, 1)
 	block := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow := newHangingUpstream(t, started, block)
 	front, p := newFront(t, Options{Transport: serveTimerTransport(t), Routes: []Route{
 		{Name: "upload", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: time.Hour},
 	}})

@@ -25,14 +25,7 @@ func serveTimerTransport(t *testing.T) http.RoundTripper {
 
 func TestTransportTimeoutBeforeHeaders(t *testing.T) {
 	block := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow := newHangingUpstream(t, nil, block)
 	front, p := newFront(t, Options{Routes: []Route{
 		{Name: "slow", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: 100 * time.Millisecond},
 	}})
@@ -65,15 +58,7 @@ func TestTransportTimeoutBeforeHeaders(t *testing.T) {
 func TestTransportTimeoutExcludesUpload(t *testing.T) {
 	started := make(chan struct{}, 1)
 	block := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow := newHangingUpstream(t, started, block)
 	const timeout = 100 * time.Millisecond
 	front, _ := newFront(t, Options{Routes: []Route{
 		{Name: "upload", PathPrefix: "/", Target: mustURL(t, slow.URL), Timeout: timeout},
@@ -165,4 +150,23 @@ func TestTransportsPerTimeout(t *testing.T) {
 	if p.proxies[1].Transport != p.proxies[2].Transport || len(p.transports) != 3 {
 		t.Errorf("%d transports, want 3 (routes with one timeout share one)", len(p.transports))
 	}
+}
+
+// newHangingUpstream never answers: it signals started (when not nil) as a request arrives,
+// reads the request body, and waits until block is closed or the request ends. Close block before the test's
+// servers close (register its t.Cleanup after this call).
+func newHangingUpstream(t *testing.T, started chan<- struct{}, block <-chan struct{}) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if started != nil {
+			started <- struct{}{}
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -166,22 +165,7 @@ func testOneRefresh(t *testing.T, d *deployment) {
 	defer d.Clock.Freeze(time.Time{})
 
 	const n = 20
-	status := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", d.Instances[i%2].URL, i), nil)
-			req.Header.Set("Accept", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			status[i] = resp.StatusCode
-		})
-	}
-	wg.Wait()
+	status := d.GetAll(t, client, "/token/", n)
 	for i, s := range status {
 		if s != http.StatusOK {
 			t.Errorf("request %d: status %d", i, s)

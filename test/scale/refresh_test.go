@@ -2,11 +2,9 @@ package scale
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +28,7 @@ func TestOneRefreshForConcurrentRequests(t *testing.T) {
 	c.Clock.Freeze(rec.TokenExpiry)
 
 	const n = 50
-	status := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/token/%d", c.Instances[i%2].URL, i), nil)
-			req.Header.Set("Accept", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			status[i] = resp.StatusCode
-		}()
-	}
-	wg.Wait()
+	status := c.GetAll(t, client, "/token/", n)
 	for i, s := range status {
 		if s != http.StatusOK {
 			t.Errorf("request %d: status %d", i, s)

@@ -216,22 +216,7 @@ func TestProxyTimeoutExcludesUpload(t *testing.T) {
 	clock := newFakeClock()
 	p.after = clock.after
 
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
-	done := make(chan int, 1)
-	go func() {
-		res, err := front.Client().Post(front.URL+"/up", "application/octet-stream", pr)
-		if err != nil {
-			t.Error(err)
-			done <- 0
-			return
-		}
-		res.Body.Close()
-		done <- res.StatusCode
-	}()
-	if _, err := io.WriteString(pw, "first part of a slow upload"); err != nil {
-		t.Fatal(err)
-	}
+	pw, done := startSlowUpload(t, front.Client(), front.URL+"/up")
 	<-started // the upstream has the request headers: Serve is running and the body is streaming
 	select {
 	case <-clock.armed:

@@ -65,22 +65,7 @@ func TestTransportTimeoutExcludesUpload(t *testing.T) {
 	}})
 	t.Cleanup(func() { close(block) })
 
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
-	done := make(chan int, 1)
-	go func() {
-		res, err := front.Client().Post(front.URL+"/up", "application/octet-stream", pr)
-		if err != nil {
-			t.Error(err)
-			done <- 0
-			return
-		}
-		res.Body.Close()
-		done <- res.StatusCode
-	}()
-	if _, err := io.WriteString(pw, "first part of a slow upload"); err != nil {
-		t.Fatal(err)
-	}
+	pw, done := startSlowUpload(t, front.Client(), front.URL+"/up")
 	<-started
 	time.Sleep(10 * timeout) // the upload takes far longer than the route timeout
 	select {
@@ -169,4 +154,27 @@ func newHangingUpstream(t *testing.T, started chan<- struct{}, block <-chan stru
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// startSlowUpload POSTs to url a body of which it writes only a first part; the caller closes
+// pw to finish it. done receives the response status (0 when the request failed).
+func startSlowUpload(t *testing.T, c *http.Client, url string) (pw *io.PipeWriter, done <-chan int) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	status := make(chan int, 1)
+	go func() {
+		res, err := c.Post(url, "application/octet-stream", pr)
+		if err != nil {
+			t.Error(err)
+			status <- 0
+			return
+		}
+		res.Body.Close()
+		status <- res.StatusCode
+	}()
+	if _, err := io.WriteString(pw, "first part of a slow upload"); err != nil {
+		t.Fatal(err)
+	}
+	return pw, status
 }

@@ -11,15 +11,35 @@ import (
 
 // BareProxy is the baseline authgate is measured against: httputil.ReverseProxy with Rewrite
 // to target, X-Forwarded-* set, and pooled copy buffers, over rt (use TunedTransport outside
-// tests). It checks nothing.
-func BareProxy(target *url.URL, rt http.RoundTripper) *httputil.ReverseProxy {
+// tests). It checks nothing. Each header of add (canonical names; may be nil) is also set on
+// every forwarded request: with IdentityHeaders it sends what authgate sends for a session, so
+// the cost of those headers alone can be told apart from the gateway's own work.
+func BareProxy(target *url.URL, rt http.RoundTripper, add http.Header) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
+			for k, v := range add {
+				pr.Out.Header[k] = v // shared read-only values: the transport only reads them
+			}
 		},
 		Transport:  rt,
 		BufferPool: &bufferPool{},
+	}
+}
+
+// IdentityHeaders are the headers authgate adds to a forwarded request of a session (SPEC:
+// X-Auth-User-Id, -Subject, -Email, -Name, -Roles, -Groups) plus its X-Request-Id, with
+// values shaped like the benchmark user's.
+func IdentityHeaders() http.Header {
+	return http.Header{
+		"X-Auth-User-Id": {"6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e73"},
+		"X-Auth-Subject": {"user-alice"},
+		"X-Auth-Email":   {"alice@example.com"},
+		"X-Auth-Name":    {"Alice Example"},
+		"X-Auth-Roles":   {"super_admin"},
+		"X-Auth-Groups":  {"admins"},
+		"X-Request-Id":   {"3f9a1c7e2b4d000000000001"},
 	}
 }
 

@@ -101,7 +101,7 @@ func newRequest(cookie string) *http.Request {
 func bareProxy(tb testing.TB) http.Handler {
 	tb.Helper()
 	target, _ := url.Parse(upstreamURL)
-	return BareProxy(target, stubTransport{})
+	return BareProxy(target, stubTransport{}, nil)
 }
 
 // sessionStore says which session store a benchmark gateway uses.

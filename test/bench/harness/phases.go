@@ -60,7 +60,7 @@ func (h *harness) rssUnderLoad(ctx context.Context) error {
 		return nil // needs the seeded sessions
 	}
 	for _, m := range h.modes() {
-		if m.name == "authgate" {
+		if m.name == "authgate" || m.reference {
 			continue // the hot-session mode; the seeded mode is the realistic one here
 		}
 		sctx, stop := context.WithCancel(ctx)

@@ -26,8 +26,10 @@ type harness struct {
 	cleanups []func() // run in reverse order
 	up       *upstream
 	bare, gw *proc
+	bareH    *proc // the bare proxy that also sends authgate's identity headers
 	idp      *proc
 	bareURL  string
+	bareHURL string
 	gwURL    string
 	cookie   string // the live session of the real login
 	cookies  string // file of seeded session cookies
@@ -123,18 +125,25 @@ func (h *harness) startSide(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	idle := max(h.c.conns, h.c.rssConns)
-	bare, out, err := startProc("bare-proxy", h.c.out,
-		command(h.c.proxyCPU, self, "bare-proxy", "-upstream", h.up.url, "-idle", strconv.Itoa(idle)), nil)
+	idle := strconv.Itoa(max(h.c.conns, h.c.rssConns))
+	if h.bare, h.bareURL, err = h.startBare(self, "bare-proxy", idle); err != nil {
+		return err
+	}
+	h.bareH, h.bareHURL, err = h.startBare(self, "bare-proxy-headers", idle, "-identity-headers")
+	return err
+}
+
+// startBare starts one bare proxy process (harness bare-proxy) named name and returns it and
+// its URL.
+func (h *harness) startBare(self, name, idle string, flags ...string) (*proc, string, error) {
+	argv := append([]string{self, "bare-proxy", "-upstream", h.up.url, "-idle", idle}, flags...)
+	p, out, err := startProc(name, h.c.out, command(h.c.proxyCPU, argv...), nil)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	h.bare = bare
-	h.onCleanup(bare.stop)
-	if h.bareURL, err = bare.readLine(out); err != nil {
-		return err
-	}
-	return nil
+	h.onCleanup(p.stop)
+	u, err := p.readLine(out)
+	return p, u, err
 }
 
 func (h *harness) startGateway(ctx context.Context) error {
@@ -248,12 +257,21 @@ type mode struct {
 	p       *proc
 	url     string
 	cookies bool // a random seeded session per request instead of the one hot session
+	// reference marks a mode that only explains the others (bare+headers): measured in the
+	// throughput rounds, left out of the latency, RSS and profile phases.
+	reference bool
 }
+
+// modeBareHeaders is the bare proxy that also sends the headers authgate adds for a session.
+const modeBareHeaders = "bare+headers"
 
 func (h *harness) modes() []mode {
 	ms := []mode{{name: "bare", p: h.bare, url: h.bareURL}, {name: "authgate", p: h.gw, url: h.gwURL}}
 	if h.cookies != "" {
 		ms = append(ms, mode{name: "authgate-100k", p: h.gw, url: h.gwURL, cookies: true})
+	}
+	if h.bareH != nil {
+		ms = append(ms, mode{name: modeBareHeaders, p: h.bareH, url: h.bareHURL, reference: true})
 	}
 	return ms
 }

@@ -133,14 +133,20 @@ func serveUntil(ctx context.Context, h http.Handler, stdout io.Writer, addrLine 
 	return nil
 }
 
-// bareProxyMain is the baseline process: bench.BareProxy over bench.TunedTransport.
+// bareProxyMain is the baseline process: bench.BareProxy over bench.TunedTransport; with
+// -identity-headers the reference that also sends authgate's identity headers.
 func bareProxyMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bare-proxy", flag.ContinueOnError)
 	up := fs.String("upstream", "", "upstream URL")
 	idle := fs.Int("idle", 64, "MaxIdleConnsPerHost (size it to the concurrency)")
 	prof := fs.String("cpuprofile", "", "write a CPU profile from start to SIGTERM")
+	ident := fs.Bool("identity-headers", false, "also set the headers authgate adds for a session (bench.IdentityHeaders)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var add http.Header
+	if *ident {
+		add = bench.IdentityHeaders()
 	}
 	if *prof != "" {
 		stop, err := startCPUProfile(*prof)
@@ -153,7 +159,7 @@ func bareProxyMain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil || target.Host == "" {
 		return fmt.Errorf("-upstream: %q is not a URL", *up)
 	}
-	return serveUntil(ctx, bench.BareProxy(target, bench.TunedTransport(*idle)), stdout,
+	return serveUntil(ctx, bench.BareProxy(target, bench.TunedTransport(*idle), add), stdout,
 		func(addr string) string { return "http://" + addr })
 }
 

@@ -19,15 +19,15 @@ func (h *harness) profiles(ctx context.Context) error {
 		return nil
 	}
 	for _, m := range h.modes() {
-		if m.reference {
-			continue
-		}
 		prof := filepath.Join(h.c.out, "cpu-"+m.name+".pprof")
 		argv := []string{mustExecutable(), "gateway-profile", "-config", filepath.Join(h.c.out, "authgate.yaml"),
 			"-cpuprofile", prof}
-		if m.name == "bare" {
+		if m.name == "bare" || m.name == modeBareHeaders {
 			argv = []string{mustExecutable(), "bare-proxy", "-upstream", h.up.url, "-idle", strconv.Itoa(h.c.conns),
 				"-cpuprofile", prof}
+			if m.name == modeBareHeaders {
+				argv = append(argv, "-identity-headers")
+			}
 		}
 		p, out, err := startProc("profile-"+m.name, h.c.out, command(h.c.proxyCPU, argv...), h.setup.environ())
 		if err != nil {

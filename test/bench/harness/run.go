@@ -258,7 +258,7 @@ type mode struct {
 	url     string
 	cookies bool // a random seeded session per request instead of the one hot session
 	// reference marks a mode that only explains the others (bare+headers): measured in the
-	// throughput rounds, left out of the latency, RSS and profile phases.
+	// throughput rounds and profiled, left out of the latency and RSS phases.
 	reference bool
 }
 

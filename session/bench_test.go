@@ -133,3 +133,43 @@ func BenchmarkTouch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRecordCodec measures encoding (at login and refresh: compress, seal) and decoding
+// (on every request that reads Redis: open, decompress, parse) of the devidp login's record, with
+// its tokens in format 3 (what encodeRecord writes) and in format 2. Run:
+//
+//	go test -run '^$' -bench RecordCodec -benchmem ./session/
+func BenchmarkRecordCodec(b *testing.B) {
+	k, err := deriveKeys([][]byte{secretA()}, 3600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := exampleRecord()
+	v3, err := k.encodeRecord(rec, 1)
+	if err != nil || v3[v2Header]&flagZipped == 0 {
+		b.Fatalf("not format 3: %v", err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := k.encodeRecord(rec, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(v3)), "B/record")
+	})
+	for _, tt := range []struct {
+		name string
+		raw  []byte
+	}{{"decode", v3}, {"decode-v2", k.encodeRecordV2Only(b, rec, 1)}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := k.decodeRecord("h", tt.raw, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(tt.raw)), "B/record")
+		})
+	}
+}

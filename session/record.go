@@ -69,18 +69,22 @@ var errCorrupt = errors.New("session: stored record is corrupt")
 func tokenAD(handle string) []byte { return []byte("authgate/session/tokens\x00" + handle) }
 
 // encodeRecord serialises rec for the backend in the binary format version 2 (record_v2.go)
-// with write tag tag, its tokens sealed to rec.Handle. Times are written to the millisecond
+// with write tag tag, its tokens compressed when that makes them shorter (tokenzip.go) and
+// sealed to rec.Handle. Times are written to the millisecond
 // (see storedTime).
 func (k keys) encodeRecord(rec *Record, tag uint32) ([]byte, error) {
-	var sealed []byte
+	var (
+		sealed []byte
+		zipped bool
+	)
 	if rec.IDToken != "" || rec.AccessToken != "" || rec.RefreshToken != "" {
 		var err error
-		if sealed, err = k.sealer.seal(tokensV2Plain(rec), tokenAD(rec.Handle)); err != nil {
+		if sealed, zipped, err = k.sealTokens(rec); err != nil {
 			return nil, err
 		}
 	}
 	n := binaryLen(rec) + binary.MaxVarintLen64 + len(sealed)
-	return appendRecordV2(make([]byte, 0, n), rec, tag, sealed), nil
+	return appendRecordV2(make([]byte, 0, n), rec, tag, sealed, zipped), nil
 }
 
 // decodeRecord parses a stored record of handle (format 1 or 2). With withTokens false the
@@ -113,7 +117,12 @@ func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record,
 		return rec, nil
 	}
 	if raw[0] == recordV2 {
-		if err := k.openTokensV2(sealed, handle, rec); err != nil {
+		if raw[v2Header]&flagZipped != 0 {
+			err = k.openTokensV3(sealed, handle, rec)
+		} else {
+			err = k.openTokensV2(sealed, handle, rec)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%w: tokens: %w", errCorrupt, err)
 		}
 		return rec, nil

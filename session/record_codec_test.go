@@ -126,7 +126,20 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, sealed)
+		return appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, sealed, false)
+	}
+	// Format 3: the devidp login, and plaintexts sealed as format 3 next to its fields.
+	ex := exampleRecord()
+	good3, _ := k.encodeRecord(ex, 1)
+	if good3[v2Header]&flagZipped == 0 {
+		t.Fatal("the devidp login is not stored in format 3")
+	}
+	zipped := zipForTest(t, ex, tokensV2Plain(ex)[1:])
+	badZip := func(plain []byte) []byte { return sealedV3Record(t, k, ex, plain) }
+	setFlags := func(raw []byte, set, unset byte) []byte {
+		b := bytes.Clone(raw)
+		b[v2Header] = b[v2Header]&^unset | set
+		return b
 	}
 	tests := []struct {
 		name string
@@ -144,14 +157,14 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 		{name: "v2 trailing byte", raw: append(bytes.Clone(good2), 0)},
 		{name: "v2 unknown flag", raw: func() []byte { b := bytes.Clone(good2); b[v2Header] |= 0x80; return b }()},
 		{name: "v2 sealed flag without tokens", raw: func() []byte {
-			b := appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, nil)
+			b := appendRecordV2(nil, &Record{CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0, nil, false)
 			b[v2Header] |= flagSealed
 			return b
 		}()},
 		{name: "v2 tampered tokens", raw: flip(good2, v2Header+12)},
 		{name: "v2 tampered sealed length", raw: flip(good2, sealedAt)},
 		{name: "v2 bad varint", raw: append(append(bytes.Clone(good2[:v2Header+1]), bytes.Repeat([]byte{0xff}, 11)...), 0)},
-		{name: "v2 zero LastSeenAt", raw: appendRecordV2(nil, &Record{CreatedAt: at, ExpiresAt: at}, 0, nil)},
+		{name: "v2 zero LastSeenAt", raw: appendRecordV2(nil, &Record{CreatedAt: at, ExpiresAt: at}, 0, nil, false)},
 		{name: "v2 tokens: wrong version", raw: badPlain([]byte{tokensV1, 0, 0, 0})},
 		{name: "v2 tokens: two only", raw: badPlain([]byte{tokensV2, 0, 0})},
 		{name: "v2 tokens: trailing", raw: badPlain([]byte{tokensV2, 0, 0, 0, 0})},
@@ -159,6 +172,31 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 		{name: "v2 tokens: too many parts", raw: badPlain([]byte{tokensV2, 2*maxTokenParts + 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})},
 		{name: "v2 tokens: part too long", raw: badPlain([]byte{tokensV2, 3, 5, 1, 0, 0})},
 		{name: "v2 tokens: raw too long", raw: badPlain([]byte{tokensV2, 4, 'a', 0, 0})},
+		{name: "v3 flag on format-2 tokens", raw: setFlags(k.encodeRecordV2Only(t, ex, 1), flagZipped, 0)},
+		{name: "v3 flag cleared", raw: setFlags(good3, 0, flagZipped)},
+		{name: "v3 flag without sealed tokens", raw: setFlags(appendRecordV2(nil, ex, 0, nil, false), flagZipped, 0)},
+		{name: "v3 record field changed", raw: func() []byte {
+			b := bytes.Clone(good3)
+			i := bytes.Index(b, []byte("alice@example.com"))
+			b[i] = 'A'
+			return b
+		}()},
+		{name: "v3 tokens: wrong version", raw: badZip(append([]byte{tokensV2}, zipped[1:]...))},
+		{name: "v3 tokens: version only", raw: badZip([]byte{tokensV3})},
+		{name: "v3 tokens: bad length header", raw: badZip([]byte{tokensV3, 0xff, 0xff, 0xff, 0xff})},
+		{name: "v3 tokens: declares 4 GiB", raw: badZip([]byte{tokensV3, 0xff, 0xff, 0xff, 0xff, 0x0f, 2 << 2, 0, 0, 0})},
+		{name: "v3 tokens: declares more than it holds", raw: badZip([]byte{tokensV3, 4, 2 << 2, 0, 0, 0})},
+		{name: "v3 tokens: holds more than it declares", raw: badZip([]byte{tokensV3, 2, 2 << 2, 0, 0, 0})},
+		{name: "v3 tokens: copy from before the dictionary", raw: badZip([]byte{tokensV3, 7, 3<<2 | 2, 0xff, 0xff, 2 << 2, 0, 0, 0})},
+		{name: "v3 tokens: copy with offset 0 in copy2", raw: badZip([]byte{tokensV3, 7, 3<<2 | 2, 0, 0, 2 << 2, 0, 0, 0})},
+		{name: "v3 tokens: stream truncated", raw: badZip(zipped[:len(zipped)-1])},
+		{name: "v3 tokens: trailing garbage", raw: badZip(append(bytes.Clone(zipped), 0))},
+		{name: "v3 tokens: two blocks", raw: badZip(append(bytes.Clone(zipped), zipped[1:]...))},
+		{name: "v3 tokens: bomb", raw: badZip(zipForTest(t, ex, append([]byte{2 << 1}, make([]byte, 1<<20)...)))},
+		{name: "v3 tokens: just past the bound", raw: badZip(zipForTest(t, ex, textsOfLen(maxTokensPlain+1)))},
+		{name: "v3 tokens: texts do not parse", raw: badZip(zipForTest(t, ex, []byte{0, 0}))},
+		{name: "v3 tokens: texts with trailing byte", raw: badZip(zipForTest(t, ex, append(tokensV2Plain(ex)[1:], 0)))},
+		{name: "v3 tokens: part too long", raw: badZip(zipForTest(t, ex, []byte{3, 5, 1, 0, 0}))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +205,7 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 			}
 		})
 	}
-	for _, good := range [][]byte{good1, good2} {
+	for _, good := range [][]byte{good1, good2, k.encodeRecordV2Only(t, ex, 1), good3, badZip(zipped)} {
 		if _, err := k.decodeRecord("other-handle", good, true); err == nil {
 			t.Errorf("format %#x: tokens opened under another handle", good[0])
 		}
@@ -175,8 +213,9 @@ func TestRecordRejectsCorrupt(t *testing.T) {
 }
 
 // FuzzDecodeRecord: decoding never panics, never yields a record without its expiry times,
-// agrees with decoding without tokens, and what decodes re-encodes (format 2) to a record that
-// decodes to the same.
+// agrees with decoding without tokens, and what decodes re-encodes (format 2, tokens in format
+// 2 or 3) to a record that decodes to the same. (The sealed tokens resist mutation:
+// FuzzDecodeTokensV3 fuzzes what is inside the seal of format 3.)
 func FuzzDecodeRecord(f *testing.F) {
 	k, _ := deriveKeys([][]byte{secretA()}, 3600)
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -192,6 +231,10 @@ func FuzzDecodeRecord(f *testing.F) {
 	ids, _ := k.encodeRecord(&Record{Handle: "h", UserID: "5f0c8a2e-7b1d-4c3a-9e6f-000000000001", Subject: "YWJj",
 		Roles: []string{"a.b"}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}, 0)
 	f.Add(ids)
+	ex := exampleRecord() // tokens in format 3, and the same in format 2
+	zipped, _ := k.encodeRecord(ex, 3)
+	f.Add(zipped)
+	f.Add(k.encodeRecordV2Only(f, ex, 3))
 	f.Add([]byte{recordV1})
 	f.Add([]byte{recordV2})
 	f.Add([]byte(`{"exp":"2030-01-01T00:00:00Z","ls":"2030-01-01T00:00:00Z"}`))

@@ -18,15 +18,24 @@ import (
 // big-endian at offset 9, is random per write (newTag): the touch only succeeds while the
 // stored record carries the tag of the copy it was made from, so a touch never stands for a
 // record rewritten meanwhile. flags: bit 0 EmailVerified, bit 1 TokenExpiry present, bit 2
-// sealed tokens present. CreatedAt is a varint of Unix milliseconds, ExpiresAt and TokenExpiry
-// varints of milliseconds from CreatedAt; the sealed tokens are a uvarint length then the
-// blob. The 9 strings are as in version 1 (UserID, Subject, Issuer, Email, Name,
-// IdPSessionID, Provider, IP, UserAgent), roles and groups a uvarint count then that many
-// strings, every string a text (below). Times are kept to the millisecond: the Store floors
-// them before writing (storedTime), so what a caller holds after Save or Update is what is
-// stored.
+// sealed tokens present, bit 3 sealed tokens in format 3 (only with bit 2). CreatedAt is a
+// varint of Unix milliseconds, ExpiresAt and TokenExpiry varints of milliseconds from
+// CreatedAt; the sealed tokens are a uvarint length then the blob. The 9 strings are as in
+// version 1 (UserID, Subject, Issuer, Email, Name, IdPSessionID, Provider, IP, UserAgent),
+// roles and groups a uvarint count then that many strings, every string a text (below).
+// Times are kept to the millisecond: the Store floors them before writing (storedTime), so
+// what a caller holds after Save or Update is what is stored.
 //
-// The sealed tokens open to 0x02 | ID token | access token | refresh token, each a text.
+// The sealed tokens open to 0x02 | ID token | access token | refresh token, each a text; or,
+// with flags bit 3, to 0x03 | an S2 block (klauspost/compress/s2) of those three texts
+// compressed against a dictionary made of constants and of this record's Issuer, Subject,
+// Email, Name, IdPSessionID, roles and groups (tokenzip.go, which says why this is no
+// compression oracle), sealed with associated data that covers those fields. Format 3 is
+// written only when it is shorter than format 2, and decodes to at most 64 KiB. The
+// fields may serve as dictionary because nothing changes them in the backend without
+// re-encoding the whole record, tokens included: every write goes through encodeRecord, and
+// the in-place touch (touchLua, memBackend.touch) writes LastSeenAt at offset 1 only, after
+// checking the version and tag.
 //
 // A text is a uvarint h then: h even: h/2 raw bytes; h == 1: a UUID in canonical lower-case
 // form (8-4-4-4-12 hex digits), its 16 bytes; h odd, h > 1: h/2 dot-separated base64url parts
@@ -45,7 +54,8 @@ const (
 
 	flagTokenExpiry byte = 1 << 1
 	flagSealed      byte = 1 << 2
-	flagsV2              = flagEmailVerified | flagTokenExpiry | flagSealed
+	flagZipped      byte = 1 << 3 // the sealed tokens are format 3 (tokenzip.go)
+	flagsV2              = flagEmailVerified | flagTokenExpiry | flagSealed | flagZipped
 
 	maxTokenParts = 8 // a JWS has 3 parts, a JWE 5
 )
@@ -66,8 +76,9 @@ func newTag() uint32 { return rand.Uint32() }
 
 func fromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// appendRecordV2 appends the version-2 encoding of rec with its already sealed tokens.
-func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte) []byte {
+// appendRecordV2 appends the version-2 encoding of rec with its already sealed tokens, in
+// format 3 when zipped.
+func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool) []byte {
 	b = appendTouchHeader(b, rec, tag)
 	var flags byte
 	if rec.EmailVerified {
@@ -78,6 +89,9 @@ func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte) []byte {
 	}
 	if len(sealed) > 0 {
 		flags |= flagSealed
+		if zipped {
+			flags |= flagZipped
+		}
 	}
 	created := rec.CreatedAt.UnixMilli()
 	b = append(b, flags)
@@ -127,7 +141,7 @@ func decodeRecordV2(raw []byte, rec *Record) ([]byte, error) {
 	}
 	rec.LastSeenAt = fromMilli(int64(binary.BigEndian.Uint64(raw[v2LastSeenAt:])))
 	flags := raw[v2Header]
-	if flags&^flagsV2 != 0 {
+	if flags&^flagsV2 != 0 || flags&(flagZipped|flagSealed) == flagZipped {
 		return nil, errCorrupt
 	}
 	rec.EmailVerified = flags&flagEmailVerified != 0

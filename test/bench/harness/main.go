@@ -68,6 +68,7 @@ type config struct {
 	sessions      int
 	rssConns      int
 	loginWorkers  int
+	loginSpread   bool // devidp and the login clients may use every CPU in the login phase
 	loginDur      time.Duration
 	loginUsers    int
 	idpAlg        string // devidp's ID token signing algorithm
@@ -99,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.sessions, "sessions", 100000, "live sessions seeded into Redis")
 	fs.IntVar(&c.rssConns, "rss-c", 256, "wrk connections while the gateway's RSS is measured")
 	fs.IntVar(&c.loginWorkers, "login-workers", 16, "concurrent login clients")
+	fs.BoolVar(&c.loginSpread, "login-spread", true, "in the login phase, let devidp and the login clients run on every CPU (authgate stays on -proxy-cpu); false keeps them on -load-cpu")
 	fs.DurationVar(&c.loginDur, "login-duration", 10*time.Second, "length of the login throughput run")
 	fs.IntVar(&c.loginUsers, "login-users", 1000, "distinct IdP users the login clients cycle through")
 	fs.StringVar(&c.idpAlg, "idp-alg", "RS256", "devidp's ID token signing algorithm, RS256 or ES256: an RS256 "+

@@ -114,6 +114,7 @@ func (r *results) loginTable(p func(string, ...any)) {
 	rate := float64(l.ok) / l.elapsed.Seconds()
 	p("### Login throughput (%d clients, %s, IdP signs %s; /.auth/login → devidp form GET+POST → /.auth/callback)\n\n",
 		l.workers, l.elapsed.Round(1e6), l.idpAlg)
+	p("devidp and the login clients on %s, authgate on its pinned CPU.\n\n", l.placement)
 	p("| logins/s | ok | failed | p50 | p99 | CPU ms/login: authgate | devidp | login clients | Redis | Postgres | CPU use: authgate | devidp + clients |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	sec, n := l.elapsed.Seconds(), float64(max(l.ok, 1))
 	perLogin := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }

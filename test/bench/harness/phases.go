@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"time"
 )
 
@@ -84,6 +87,10 @@ func (h *harness) logins(ctx context.Context) error {
 	if h.c.loginDur <= 0 || h.c.loginWorkers <= 0 {
 		return nil
 	}
+	placement, err := h.spreadLoad(ctx)
+	if err != nil {
+		return err
+	}
 	l := newLoginClient(h.gwURL, h.c.loginWorkers*2)
 	if _, err := l.login(ctx, "user0", "pw0"); err != nil { // discovery, first connections
 		return err
@@ -107,13 +114,37 @@ func (h *harness) logins(ctx context.Context) error {
 	}
 	h.res.login = &loginSample{loginResult: r, gwCPU: gw1 - gw0, idpCPU: idp1 - idp0, selfCPU: self1 - self0,
 		redisCPU: redisCPU(ctx, h.rdb) - rcpu0, pgCPU: commCPU("postgres") - pg0, workers: h.c.loginWorkers,
-		idpAlg: h.c.idpAlg}
+		idpAlg: h.c.idpAlg, placement: placement}
 	h.logf("logins: %d ok, %d failed in %s (%.0f/s); first error: %s", r.ok, r.failed,
 		r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.firstErr)
 	if r.ok == 0 {
 		return fmt.Errorf("no login succeeded: %s", r.firstErr)
 	}
 	return nil
+}
+
+// spreadLoad lets devidp and this process (the login clients) run on every CPU for the login
+// phase, the last one: kept on -load-cpu, the IdP's signing and the clients fill that CPU and
+// set the login rate while the gateway's CPU is half idle. The gateway stays on -proxy-cpu.
+// Go (1.25 and later) raises a process's GOMAXPROCS by itself when its CPU affinity grows.
+// It returns where they run, for the report.
+func (h *harness) spreadLoad(ctx context.Context) (string, error) {
+	if h.c.loadCPU == "" {
+		return "any CPU (nothing pinned)", nil
+	}
+	if !h.c.loginSpread {
+		return fmt.Sprintf("CPU %s", h.c.loadCPU), nil
+	}
+	all := fmt.Sprintf("0-%d", onlineCPUs()-1)
+	for _, pid := range []int{h.idp.pid(), os.Getpid()} {
+		out, err := exec.CommandContext(ctx, "taskset", "-a", "-p", "-c", all, strconv.Itoa(pid)).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("taskset -a -p -c %s %d: %w: %s", all, pid, err, out)
+		}
+	}
+	runtime.GOMAXPROCS(onlineCPUs()) // at once, rather than at the runtime's next check
+	h.logf("login phase: devidp and the login clients on CPUs %s, authgate on %q", all, h.c.proxyCPU)
+	return "every CPU (" + all + ")", nil
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -46,6 +46,7 @@ type loginSample struct {
 	pgCPU         time.Duration // every postgres process on the machine
 	workers       int
 	idpAlg        string // devidp's ID token signing algorithm
+	placement     string // where devidp and the login clients ran
 }
 
 // results is everything a run measured.

@@ -142,24 +142,25 @@ func (z *zipBufs) release() {
 func (k keys) sealTokens(rec *Record) (sealed []byte, zipped bool, _ error) {
 	plain := tokensV2Plain(rec)
 	defer clear(plain)
-	texts := plain[1:]
-	if len(texts) > maxTokensPlain {
+	v2 := func() ([]byte, bool, error) {
 		sealed, err := k.sealer.seal(plain, tokenAD(rec.Handle))
 		return sealed, false, err
+	}
+	texts := plain[1:]
+	if len(texts) > maxTokensPlain {
+		return v2()
 	}
 	z := zipPool.Get().(*zipBufs)
 	defer z.release()
 	z.zipDict(rec)
 	d := s2.MakeDictManual(z.dict, zipDictRepeat)
 	if d == nil { // not reached: the dictionary is within s2's bounds
-		sealed, err := k.sealer.seal(plain, tokenAD(rec.Handle))
-		return sealed, false, err
+		return v2()
 	}
 	z.out = append(slices.Grow(z.out[:0], 1+s2.MaxEncodedLen(len(texts))), tokensV3)
 	z.out = append(z.out, d.Encode(z.out[1:cap(z.out)], texts)...) // encoded in place
 	if len(z.out) >= len(plain) {
-		sealed, err := k.sealer.seal(plain, tokenAD(rec.Handle))
-		return sealed, false, err
+		return v2()
 	}
 	z.ad = tokenADv3(z.ad[:0], rec.Handle, z.dict[len(zipDictStatic):])
 	sealed, err := k.sealer.seal(z.out, z.ad)

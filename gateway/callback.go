@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -189,13 +190,30 @@ func (g *Gateway) provision(r *http.Request, c *idClaims, tok *oauth2.Token) (*s
 	}
 	idToken, _ := tok.Extra("id_token").(string)
 	now := g.now()
-	return &session.Record{
+	rec := &session.Record{
 		UserID: u.ID, Subject: c.Subject, Issuer: g.opts.OIDC.Issuer,
 		Email: p.Email, EmailVerified: p.EmailVerified, Name: p.Name,
 		Roles: u.EffectiveRoles(), Groups: p.Groups, IdPSessionID: c.SID, Provider: providerID,
 		IDToken: idToken, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiry: tok.Expiry,
 		CreatedAt: now, LastSeenAt: now, IP: g.clientIP(r), UserAgent: userAgent(r),
-	}, nil
+	}
+	g.dropUnusedTokens(rec)
+	return rec, nil
+}
+
+// dropUnusedTokens removes from a new session the tokens nothing of this configuration will
+// send anywhere, so that a copy of Redis holds no more credentials than the gateway needs
+// (and a session takes less memory): the access and refresh tokens unless a route has
+// pass_access_token, the ID token unless the IdP has an end_session_endpoint (it is only sent
+// there, as id_token_hint). A session that kept no access token is asked to log in again when
+// it reaches a pass_access_token route (see freshTokens).
+func (g *Gateway) dropUnusedTokens(rec *session.Record) {
+	if !g.keepAPITokens {
+		rec.AccessToken, rec.RefreshToken, rec.TokenExpiry = "", "", time.Time{}
+	}
+	if d, err := g.idp.get(); err != nil || d.endSession == "" {
+		rec.IDToken = ""
+	}
 }
 
 // startSession ends the session the browser came with (if any) and saves rec under a NEW id.

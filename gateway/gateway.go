@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,6 +142,9 @@ type Gateway struct {
 	jwtCache  *assertionCache // signed X-Auth-Identity per session and route
 	access    *accessLog      // nil: access lines go through log
 	ids       *requestIDs
+	// keepAPITokens: a route has pass_access_token, so sessions keep the access and refresh
+	// tokens (see dropUnusedTokens).
+	keepAPITokens bool
 	// identities memoizes identity header fields per session record (identity.go).
 	identities identityMemo
 }
@@ -179,6 +183,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		now:       opts.Now,
 		ids:       newRequestIDs(),
 	}
+	g.keepAPITokens = slices.ContainsFunc(opts.Routes, func(r Route) bool { return r.PassAccessToken })
 	if opts.AccessLog != nil {
 		g.access = &accessLog{w: opts.AccessLog}
 	}

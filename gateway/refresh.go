@@ -37,8 +37,9 @@ var (
 	// errSessionEnded means the session ended while the request was served (the IdP refused
 	// the refresh, or it was revoked meanwhile): clear the cookie, answer as unauthenticated.
 	errSessionEnded = errors.New("session ended")
-	// errNeedsLogin means the access token expired and there is no refresh token: answer as
-	// unauthenticated; the next login replaces the session (the cookie is kept for that).
+	// errNeedsLogin means the access token expired and there is no refresh token, or the
+	// session kept no access token: answer as unauthenticated; the next login replaces the
+	// session (the cookie is kept for that).
 	errNeedsLogin = errors.New("access token expired and cannot be refreshed")
 )
 
@@ -102,6 +103,10 @@ func (g *Gateway) tokenUsable(rec *session.Record) bool {
 // its access token is not due, else the record with refreshed tokens. errSessionEnded means the
 // session is gone; other errors are httpErrors.
 func (g *Gateway) freshTokens(r *http.Request, rec *session.Record) (*session.Record, error) {
+	if rec.AccessToken == "" {
+		// Made while no route passed the access token (dropUnusedTokens): a new login gets one.
+		return nil, errNeedsLogin
+	}
 	if !g.tokenDue(rec) {
 		return rec, nil
 	}
@@ -219,7 +224,7 @@ func (g *Gateway) redeemRefresh(r *http.Request, cur *session.Record) (*session.
 			g.log.Warn("refreshed id token does not verify; keeping the previous one", "handle", cur.Handle, "err", err)
 		case idt.Subject != cur.Subject:
 			return nil, g.endRefusedSession(r, cur, "subject_mismatch")
-		default:
+		case cur.IDToken != "": // else not kept: the IdP has no end_session_endpoint
 			next.IDToken = raw
 		}
 	}

@@ -27,6 +27,7 @@ type gatewaySetup struct {
 	secret                []byte // the session secret (raw bytes; base64 in the environment)
 	clientSecret          string
 	logLevel              string
+	passToken             bool     // the route's pass_access_token
 	env                   []string // extra environment
 }
 
@@ -54,9 +55,10 @@ routes:
   - name: app
     path_prefix: /
     upstream: %q
+    pass_access_token: %t
 admin:
   listen: ""
-`, u.Host, g.url, g.logLevel, g.issuer, g.redisURL, sessionCookie, g.dbURL, g.upstream)
+`, u.Host, g.url, g.logLevel, g.issuer, g.redisURL, sessionCookie, g.dbURL, g.upstream, g.passToken)
 }
 
 // startAuthgate writes the config and runs `authgate serve` pinned to cpus, secrets in the

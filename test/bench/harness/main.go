@@ -72,6 +72,7 @@ type config struct {
 	loginDur      time.Duration
 	loginUsers    int
 	idpAlg        string // devidp's ID token signing algorithm
+	passToken     bool   // the route has pass_access_token (sessions keep the access and refresh tokens)
 	proxyCPU      string // taskset CPU list for authgate and the bare proxy; "" = no pinning
 	loadCPU       string // for wrk, devidp and this process's children that drive load
 	redisAddr     string
@@ -106,6 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.idpAlg, "idp-alg", "RS256", "devidp's ID token signing algorithm, RS256 or ES256: an RS256 "+
 		"signature costs the IdP ~1 ms of CPU, ES256 ~25 µs, but ES256 ID tokens are ~250 characters shorter, "+
 		"and the seeded sessions copy the real login's tokens")
+	fs.BoolVar(&c.passToken, "pass-access-token", false, "give the route pass_access_token: authgate then keeps "+
+		"the access and refresh tokens in every session (and the seeded copies carry them) and sends the "+
+		"access token upstream; without it a session keeps the ID token only")
 	fs.StringVar(&c.proxyCPU, "proxy-cpu", "0", "taskset CPU list of the proxies under test (\"\" = no pinning)")
 	fs.StringVar(&c.loadCPU, "load-cpu", "1", "taskset CPU list of wrk and devidp (\"\" = no pinning)")
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis host:port")

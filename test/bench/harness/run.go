@@ -171,7 +171,7 @@ func (h *harness) startGateway(ctx context.Context) error {
 	}
 	g := &gatewaySetup{url: "http://" + addr, issuer: issuer, upstream: h.up.url,
 		redisURL: fmt.Sprintf("redis://%s/%d", h.c.redisAddr, h.c.redisDB), dbURL: dbURL,
-		secret: randomBytes(32), clientSecret: clientSecret, logLevel: h.c.logLevel, env: h.c.gatewayEnv}
+		secret: randomBytes(32), clientSecret: clientSecret, logLevel: h.c.logLevel, passToken: h.c.passToken, env: h.c.gatewayEnv}
 	if h.gw, err = startAuthgate(ctx, h.c.authgate, h.c.out, h.c.proxyCPU, g); err != nil {
 		return err
 	}

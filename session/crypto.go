@@ -38,6 +38,7 @@ type keys struct {
 	scratch      *sync.Pool           // *cookieScratch with an HMAC per secret, all verify (decodeCookie)
 	cookieMaxAge int                  // seconds
 	sealer       sealer               // token / flow AEAD, first seals, all open
+	ua           uaZipper             // user agents in records (uazip.go)
 }
 
 // deriveKeys derives, for each secret, an HMAC key for the cookie and an AES-256-GCM key for
@@ -48,7 +49,7 @@ func deriveKeys(secrets [][]byte, cookieMaxAge int) (keys, error) {
 	}
 	pairs := make([][]byte, 0, 2*len(secrets))
 	macKeys := make([][]byte, 0, len(secrets))
-	k := keys{cookieMaxAge: cookieMaxAge}
+	k := keys{cookieMaxAge: cookieMaxAge, ua: newUAZipper()}
 	for i, secret := range secrets {
 		if len(secret) < minSecretLen {
 			return keys{}, fmt.Errorf("session: secret #%d is shorter than %d bytes", i+1, minSecretLen)

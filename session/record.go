@@ -84,7 +84,7 @@ func (k keys) encodeRecord(rec *Record, tag uint32) ([]byte, error) {
 		}
 	}
 	n := binaryLen(rec) + binary.MaxVarintLen64 + len(sealed)
-	return appendRecordV2(make([]byte, 0, n), rec, tag, sealed, zipped), nil
+	return appendRecordV2UA(make([]byte, 0, n), rec, tag, sealed, zipped, k.ua.zip(rec.UserAgent)), nil
 }
 
 // decodeRecord parses a stored record of handle (format 1 or 2). With withTokens false the
@@ -101,7 +101,7 @@ func (k keys) decodeRecord(handle string, raw []byte, withTokens bool) (*Record,
 	)
 	switch raw[0] {
 	case recordV2:
-		sealed, err = decodeRecordV2(raw, rec)
+		sealed, err = decodeRecordV2(raw, rec, k.ua)
 	case recordV1:
 		sealed, err = decodeRecordV1(raw, rec)
 	default:

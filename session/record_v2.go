@@ -18,8 +18,9 @@ import (
 // big-endian at offset 9, is random per write (newTag): the touch only succeeds while the
 // stored record carries the tag of the copy it was made from, so a touch never stands for a
 // record rewritten meanwhile. flags: bit 0 EmailVerified, bit 1 TokenExpiry present, bit 2
-// sealed tokens present, bit 3 sealed tokens in format 3 (only with bit 2). CreatedAt is a
-// varint of Unix milliseconds, ExpiresAt and TokenExpiry varints of milliseconds from
+// sealed tokens present, bit 3 sealed tokens in format 3 (only with bit 2), bit 4 the user
+// agent is a raw text holding an S2 block against a constant dictionary (uazip.go). CreatedAt
+// is a varint of Unix milliseconds, ExpiresAt and TokenExpiry varints of milliseconds from
 // CreatedAt; the sealed tokens are a uvarint length then the blob. The 9 strings are as in
 // version 1 (UserID, Subject, Issuer, Email, Name, IdPSessionID, Provider, IP, UserAgent),
 // roles and groups a uvarint count then that many strings, every string a text (below).
@@ -55,7 +56,7 @@ const (
 	flagTokenExpiry byte = 1 << 1
 	flagSealed      byte = 1 << 2
 	flagZipped      byte = 1 << 3 // the sealed tokens are format 3 (tokenzip.go)
-	flagsV2              = flagEmailVerified | flagTokenExpiry | flagSealed | flagZipped
+	flagsV2              = flagEmailVerified | flagTokenExpiry | flagSealed | flagZipped | flagUAZipped
 
 	maxTokenParts = 8 // a JWS has 3 parts, a JWE 5
 )
@@ -77,8 +78,14 @@ func newTag() uint32 { return rand.Uint32() }
 func fromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // appendRecordV2 appends the version-2 encoding of rec with its already sealed tokens, in
-// format 3 when zipped.
+// format 3 when zipped, and its user agent as it is.
 func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool) []byte {
+	return appendRecordV2UA(b, rec, tag, sealed, zipped, nil)
+}
+
+// appendRecordV2UA is appendRecordV2 with rec's user agent stored as uaBlock, its S2 block
+// (uazip.go), unless uaBlock is nil.
+func appendRecordV2UA(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool, uaBlock []byte) []byte {
 	b = appendTouchHeader(b, rec, tag)
 	var flags byte
 	if rec.EmailVerified {
@@ -93,6 +100,9 @@ func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped boo
 			flags |= flagZipped
 		}
 	}
+	if uaBlock != nil {
+		flags |= flagUAZipped
+	}
 	created := rec.CreatedAt.UnixMilli()
 	b = append(b, flags)
 	b = binary.AppendVarint(b, created)
@@ -104,7 +114,12 @@ func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped boo
 		b = binary.AppendUvarint(b, uint64(len(sealed)))
 		b = append(b, sealed...)
 	}
-	for _, s := range recordStrings(rec) {
+	for i, s := range recordStrings(rec) {
+		if i == 8 && uaBlock != nil { // the user agent: a raw text holding its block
+			b = binary.AppendUvarint(b, uint64(len(uaBlock))<<1)
+			b = append(b, uaBlock...)
+			continue
+		}
 		b = appendText(b, s)
 	}
 	for _, list := range [2][]string{rec.Roles, rec.Groups} {
@@ -135,7 +150,7 @@ func tagOf(raw []byte) uint32 {
 // decodeRecordV2 parses a version-2 record into rec (handle and tokens aside) and returns the
 // sealed tokens, a sub-slice of raw. The strings of rec are cut from one copy of the part of
 // raw after the sealed tokens, so a decoded record keeps neither raw nor the sealed blob.
-func decodeRecordV2(raw []byte, rec *Record) ([]byte, error) {
+func decodeRecordV2(raw []byte, rec *Record, ua uaZipper) ([]byte, error) {
 	if len(raw) < v2Header+1 {
 		return nil, errCorrupt
 	}
@@ -177,15 +192,20 @@ func decodeRecordV2(raw []byte, rec *Record) ([]byte, error) {
 		sealed = raw[off : off+int(l) : off+int(l)]
 		off += int(l)
 	}
-	if err := decodeMetaV2(raw, off, rec); err != nil {
+	var uaz *uaZipper
+	if flags&flagUAZipped != 0 {
+		uaz = &ua
+	}
+	if err := decodeMetaV2(raw, off, rec, uaz); err != nil {
 		return nil, err
 	}
 	return sealed, nil
 }
 
 // decodeMetaV2 reads the strings, roles and groups at off, which must end raw. All strings
-// are cut from one string, the roles and groups share one backing array.
-func decodeMetaV2(raw []byte, off int, rec *Record) error {
+// are cut from one string, the roles and groups share one backing array. With ua non-nil the
+// user agent is a raw text holding its S2 block (uazip.go), which must expand exactly.
+func decodeMetaV2(raw []byte, off int, rec *Record, ua *uaZipper) error {
 	// First pass: check the structure and count the text; second: write it and cut it.
 	var nRoles, nGroups uint64
 	total, o := 0, off
@@ -210,6 +230,15 @@ func decodeMetaV2(raw []byte, off int, rec *Record) error {
 			}
 			continue
 		}
+		if i == 8 && ua != nil {
+			block, next, ok := rawTextAt(raw, o)
+			n, fits := ua.expandedLen(block)
+			if !ok || !fits {
+				return errCorrupt
+			}
+			total, o = total+n, next
+			continue
+		}
 		l, next, ok := scanText(raw, o, nil)
 		if !ok {
 			return errCorrupt
@@ -229,6 +258,15 @@ func decodeMetaV2(raw []byte, off int, rec *Record) error {
 	listEnds := make([]int, 0, 16)
 	o = off
 	for i := range ends {
+		if i == 8 && ua != nil {
+			block, next, _ := rawTextAt(raw, o)
+			n, _ := ua.expandedLen(block)
+			if !ua.expand(&sb, block, n) {
+				return errCorrupt
+			}
+			o, ends[i] = next, sb.Len()
+			continue
+		}
 		_, o, _ = scanText(raw, o, &sb)
 		ends[i] = sb.Len()
 	}

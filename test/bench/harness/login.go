@@ -58,6 +58,10 @@ func (l *loginClient) login(ctx context.Context, username, password string) (str
 	return sessionCookie + "=" + resp.Cookies()[i].Value, nil
 }
 
+// browserUserAgent is what the login clients send: a desktop Chrome's, so that the sessions
+// (and the seeded copies of the first) keep a browser's user agent, not Go's 18 bytes.
+const browserUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+
 // follow sends the request and follows redirects (as GETs) until an answer that is not a
 // redirect, or the gateway's answer to its callback.
 func (l *loginClient) follow(ctx context.Context, c *http.Client, method, u string, form url.Values) (*http.Response, error) {
@@ -74,6 +78,7 @@ func (l *loginClient) follow(ctx context.Context, c *http.Client, method, u stri
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
 		req.Header.Set("Accept", "text/html")
+		req.Header.Set("User-Agent", browserUserAgent) // what the session keeps, as a browser's would
 		resp, err := c.Do(req)
 		if err != nil {
 			return nil, err

@@ -84,8 +84,9 @@ func (r *results) memoryTables(p func(string, ...any), c *config) {
 	if r.sessions > 0 {
 		p("### Redis memory, %d seeded sessions (seeded in %s through session.Store.Save)\n\n", r.sessions, r.seedTime.Round(1e6))
 		p("Token sizes of the real login copied into every seeded session: ID %d, access %d, refresh %d characters "+
-			"(the route's pass_access_token: %t; without it a session keeps no access or refresh token).\n\n",
-			r.tokenLens[0], r.tokenLens[1], r.tokenLens[2], c.passToken)
+			"(the route's pass_access_token: %t; without it a session keeps no access or refresh token); "+
+			"its user agent, a browser's, %d bytes.\n\n",
+			r.tokenLens[0], r.tokenLens[1], r.tokenLens[2], c.passToken, r.userAgentLen)
 		p("| key kind | keys | MEMORY USAGE mean | value size mean (bytes, or set members) |\n|---|---|---|---|\n")
 		for _, k := range r.census {
 			p("| `%s` | %d | %.0f B | %.0f |\n", k.kind, k.count, k.meanUsage, k.meanValueLen)

@@ -57,6 +57,7 @@ type results struct {
 	sessions     int
 	seedTime     time.Duration
 	usedMemDelta int64
+	userAgentLen int // of the login copied into the seeded sessions
 	census       []keyStats
 	throughput   []sample
 	latency      []sample

@@ -228,6 +228,7 @@ func (h *harness) seed(ctx context.Context) error {
 		return err
 	}
 	h.res.tokenLens = [3]int{len(tmpl.IDToken), len(tmpl.AccessToken), len(tmpl.RefreshToken)}
+	h.res.userAgentLen = len(tmpl.UserAgent)
 	if h.c.sessions == 0 {
 		return nil
 	}

@@ -222,3 +222,9 @@ func mustGone(t *testing.T, st *Store, cookies ...*http.Cookie) {
 		t.Fatalf("Get: IsNew=%v ID set=%v record=%v, want a new empty session", sess.IsNew, sess.ID != "", RecordFrom(sess) != nil)
 	}
 }
+
+// appendRecordV2 appends the version-2 encoding of rec with its already sealed tokens, in
+// format 3 when zipped, and its user agent as it is (encodeRecord compresses it when it can).
+func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool) []byte {
+	return appendRecordV2UA(b, rec, tag, sealed, zipped, nil)
+}

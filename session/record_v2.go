@@ -77,14 +77,9 @@ func newTag() uint32 { return rand.Uint32() }
 
 func fromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// appendRecordV2 appends the version-2 encoding of rec with its already sealed tokens, in
-// format 3 when zipped, and its user agent as it is.
-func appendRecordV2(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool) []byte {
-	return appendRecordV2UA(b, rec, tag, sealed, zipped, nil)
-}
-
-// appendRecordV2UA is appendRecordV2 with rec's user agent stored as uaBlock, its S2 block
-// (uazip.go), unless uaBlock is nil.
+// appendRecordV2UA appends the version-2 encoding of rec with its already sealed tokens, in
+// format 3 when zipped, and its user agent as uaBlock, its S2 block (uazip.go), or as it is
+// when uaBlock is nil.
 func appendRecordV2UA(b []byte, rec *Record, tag uint32, sealed []byte, zipped bool, uaBlock []byte) []byte {
 	b = appendTouchHeader(b, rec, tag)
 	var flags byte

@@ -65,7 +65,7 @@ func TestListAndGetSessions(t *testing.T) {
 		res.decode(t, &got)
 		want := toSessionJSON(a1.rec)
 		if got.Handle != want.Handle || got.UserID != alice.ID || got.Email != "alice@example.com" ||
-			!slices.Equal(got.Roles, []string{"viewer"}) || got.IP != "192.0.2.7" || got.UserAgent != "ops-test-agent/1.0" ||
+			!slices.Equal(got.Roles, []string{"viewer"}) || got.IP != "192.0.2.7" || got.UserAgent != browserUA ||
 			!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || got.LastSeenAt.IsZero() {
 			t.Errorf("session %+v, want %+v", got, want)
 		}

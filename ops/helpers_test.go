@@ -146,6 +146,10 @@ type seeded struct {
 	id     string // raw session id
 }
 
+// browserUA is the user agent of seeded sessions: a browser's, which the store keeps
+// compressed, so the API's answers prove it comes back exactly.
+const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+
 // seedSession logs u in (New, SetRecord, Save) with known token strings; sessions made later
 // are newer.
 func (e *testEnv) seedSession(t *testing.T, u users.User) seeded {
@@ -156,7 +160,7 @@ func (e *testEnv) seedSession(t *testing.T, u users.User) seeded {
 		Name: u.Name, Roles: u.Roles, Groups: u.Groups, IdPSessionID: "sid-" + u.Subject,
 		IDToken: "IDTOKEN-SECRET-" + u.Subject, AccessToken: "ACCESSTOKEN-SECRET-" + u.Subject,
 		RefreshToken: "REFRESHTOKEN-SECRET-" + u.Subject, TokenExpiry: e.clock.Now().Add(time.Hour),
-		IP: "192.0.2.7", UserAgent: "ops-test-agent/1.0",
+		IP: "192.0.2.7", UserAgent: browserUA,
 	}
 	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/.auth/callback", nil)
 	sess, err := e.sessions.New(r, "")

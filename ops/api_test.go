@@ -140,6 +140,10 @@ func TestRevokeSessions(t *testing.T) {
 	if res.status != http.StatusOK || n.Revoked != 0 {
 		t.Errorf("repeat revoke all: status %d body %s, want 200 revoked 0", res.status, res.body)
 	}
+	res = e.call(t, http.MethodDelete, "/api/users/00000000-0000-0000-0000-000000000000/sessions", testToken, "")
+	if res.status != http.StatusNotFound || !strings.Contains(string(res.body), "user_not_found") {
+		t.Errorf("revoke all of an unknown user: status %d body %s, want 404 user_not_found", res.status, res.body)
+	}
 	want := map[string]int{"ops_revoke": 1, "ops_revoke_user": 2}
 	if got, _ := obs.counts(); !maps.Equal(got, want) {
 		t.Errorf("observed revocations %v, want %v", got, want)

@@ -40,12 +40,13 @@ const (
 
 // SessionStore is what the ops API needs of the session store; *session.Store satisfies it.
 // Errors wrapping session.ErrNotFound become 404, session.ErrUnavailable 503. Records
-// returned by Lookup may hold tokens: the API never shows them.
+// returned by Lookup may hold tokens: the API never shows them. The sessions of a user are
+// those of its IdP identity (issuer, subject), which the API reads from UserStore.
 type SessionStore interface {
 	Lookup(ctx context.Context, handle string) (*session.Record, error)
 	Revoke(ctx context.Context, handle string) error
-	RevokeUser(ctx context.Context, userID string) (int, error)
-	ListUser(ctx context.Context, userID string) ([]*session.Record, error)
+	RevokeSubject(ctx context.Context, issuer, subject string) (int, error)
+	ListSubject(ctx context.Context, issuer, subject string) ([]*session.Record, error)
 	List(ctx context.Context, limit int) ([]*session.Record, error)
 }
 

@@ -60,7 +60,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
 		if !validUserID(userID) {
 			return fail(http.StatusBadRequest, "bad_request", "user_id is not a valid user id.", nil)
 		}
-		recs, err = s.sessions.ListUser(r.Context(), userID)
+		recs, err = s.userSessions(r, userID)
 	case email != "":
 		recs, err = s.sessionsByEmail(r, email, limit)
 	default:
@@ -79,6 +79,19 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// userSessions finds the user in the database, then the sessions of its IdP identity. An
+// unknown user has none.
+func (s *server) userSessions(r *http.Request, userID string) ([]*session.Record, error) {
+	u, err := s.users.Get(r.Context(), userID)
+	if errors.Is(err, users.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.sessions.ListSubject(r.Context(), u.Issuer, u.Subject)
+}
+
 // sessionsByEmail finds the users with this email in the database, then their sessions.
 func (s *server) sessionsByEmail(r *http.Request, email string, limit int) ([]*session.Record, error) {
 	if !validEmail(email) {
@@ -90,7 +103,7 @@ func (s *server) sessionsByEmail(r *http.Request, email string, limit int) ([]*s
 	}
 	var recs []*session.Record
 	for _, u := range us {
-		more, err := s.sessions.ListUser(r.Context(), u.ID)
+		more, err := s.sessions.ListSubject(r.Context(), u.Issuer, u.Subject)
 		if err != nil {
 			return nil, err
 		}
@@ -144,13 +157,21 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// revokeUserSessions: DELETE /api/users/{user_id}/sessions, answering {"revoked": N}.
+// revokeUserSessions: DELETE /api/users/{user_id}/sessions, answering {"revoked": N}; 404
+// for an unknown user. The user's IdP identity comes from the database, so this needs it.
 func (s *server) revokeUserSessions(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("user_id")
 	if !validUserID(userID) {
 		return fail(http.StatusBadRequest, "bad_request", "The user id is not valid.", nil)
 	}
-	n, err := s.sessions.RevokeUser(r.Context(), userID)
+	u, err := s.users.Get(r.Context(), userID)
+	if errors.Is(err, users.ErrNotFound) {
+		return errUserNotFound(err)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := s.sessions.RevokeSubject(r.Context(), u.Issuer, u.Subject)
 	if err != nil {
 		return err
 	}

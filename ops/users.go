@@ -122,7 +122,7 @@ func (s *server) patchUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := patchResult{User: toUserJSON(u)}
 	if u.Disabled {
-		res.Revoked, err = s.sessions.RevokeUser(r.Context(), id)
+		res.Revoked, err = s.sessions.RevokeSubject(r.Context(), u.Issuer, u.Subject)
 		if err != nil {
 			return fail(http.StatusServiceUnavailable, "revocation_failed",
 				"The user is disabled, but their sessions could not be ended; repeat the request.", err)

@@ -149,7 +149,7 @@ func TestInvalidationChannel(t *testing.T) {
 	}
 	s1, _ := login(t, p.a, testRecord("alice"))
 	s2, _ := login(t, p.a, testRecord("alice"))
-	if _, err := p.a.RevokeUser(ctx, "alice"); err != nil {
+	if _, err := p.a.RevokeSubject(ctx, testIssuer, "sub-alice"); err != nil {
 		t.Fatal(err)
 	}
 	msg, err := ps.ReceiveTimeout(ctx, time.Second)

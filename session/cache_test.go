@@ -93,9 +93,6 @@ func TestCacheAcrossInstances(t *testing.T) {
 		{name: "Revoke", wantGone: true, change: func(ctx context.Context, a *Store, sess *sessions.Session, rec *Record) error {
 			return a.Revoke(ctx, rec.Handle)
 		}},
-		{name: "RevokeUser", wantGone: true, change: func(ctx context.Context, a *Store, sess *sessions.Session, rec *Record) error {
-			return nOK(a.RevokeUser(ctx, rec.UserID))
-		}},
 		{name: "RevokeIdPSession", wantGone: true, change: func(ctx context.Context, a *Store, sess *sessions.Session, rec *Record) error {
 			return nOK(a.RevokeIdPSession(ctx, iss, rec.IdPSessionID))
 		}},

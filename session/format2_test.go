@@ -72,19 +72,18 @@ func TestFormat1Migration(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Sessions indexed only in the old sets (as a format-1 instance left them).
-		old := []string{st.userIndex("alice").legacy, st.sidIndex(rec.Issuer, rec.IdPSessionID).legacy, st.subIndex(rec.Issuer, rec.Subject).legacy}
+		old := []string{st.sidIndex(rec.Issuer, rec.IdPSessionID).legacy, st.subIndex(rec.Issuer, rec.Subject).legacy}
 		for i, tt := range []struct {
 			name   string
 			revoke func() (int, error)
 		}{
-			{"user", func() (int, error) { return st.RevokeUser(ctx, "alice") }},
 			{"sid", func() (int, error) { return st.RevokeIdPSession(ctx, rec.Issuer, rec.IdPSessionID) }},
 			{"sub", func() (int, error) { return st.RevokeSubject(ctx, rec.Issuer, rec.Subject) }},
 		} {
 			sess, c := login(t, st, testRecord("alice"))
 			h := handleOf(sess.ID)
 			for _, x := range st.indexes(rec) {
-				if err := e.client.HDel(ctx, x.key, x.lookup+h).Err(); err != nil {
+				if err := e.client.HDel(ctx, x.key, x.field(h)).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -104,9 +103,9 @@ func TestFormat1Migration(t *testing.T) {
 	})
 }
 
-// Indexes are entries in shared small hashes (listpack in Redis): lookup hash + handle, valued
-// with the second after which the session is certainly over; pruned past it; lookups that
-// share a bucket stay apart.
+// Indexes are entries in shared small hashes (listpack in Redis): an 8-byte lookup hash + the
+// handle packed in 17 bytes, valued with the second after which the session is certainly over;
+// pruned past it; lookups that share a bucket stay apart.
 func TestIndexBuckets(t *testing.T) {
 	client, prefix := redisForTest(t)
 	e := &env{clock: newClock(), b: newRedisBackend(client, 2*time.Second), client: client, prefix: prefix}
@@ -119,8 +118,8 @@ func TestIndexBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx := st.indexes(rec)
-	if len(idx) != 3 {
-		t.Fatalf("%d indexes, want 3", len(idx))
+	if len(idx) != 2 {
+		t.Fatalf("%d indexes, want 2 (IdP session, subject)", len(idx))
 	}
 	until := strconv.FormatInt(rec.ExpiresAt.Add(time.Minute).Unix(), 10)
 	for _, x := range idx {
@@ -130,7 +129,10 @@ func TestIndexBuckets(t *testing.T) {
 		if enc, _ := client.ObjectEncoding(ctx, x.key).Result(); enc != "listpack" && enc != "ziplist" {
 			t.Errorf("%s encoding %s, want listpack", x.key, enc)
 		}
-		if v, _ := client.HGet(ctx, x.key, x.lookup+h).Result(); v != until {
+		if f := x.field(h); len(f) != 25 {
+			t.Errorf("field of %d bytes, want 25 (8 of lookup, 17 of handle)", len(f))
+		}
+		if v, _ := client.HGet(ctx, x.key, x.field(h)).Result(); v != until {
 			t.Errorf("%s: entry %q, want %s", x.key, v, until)
 		}
 		if d, _ := client.PTTL(ctx, x.key).Result(); d <= 12*time.Hour || d > 12*time.Hour+time.Minute {
@@ -140,35 +142,126 @@ func TestIndexBuckets(t *testing.T) {
 			t.Errorf("legacy set %s written", x.legacy)
 		}
 	}
+	sub := idx[1]
 	// Another lookup in the same bucket, with a stale entry and a live one.
-	other := index{key: idx[0].key, lookup: strings.Repeat("A", lookupLen)}
+	other := index{key: sub.key, lookup: strings.Repeat("A", lookupLen), prior: strings.Repeat("A", priorLookupLen)}
+	stale, live := handleOf("stale"), handleOf("live")
 	past := e.clock.Now().Add(-time.Second)
-	if err := e.b.addToIndexes(ctx, []index{other}, "stale", past, time.Hour); err != nil {
+	if err := e.b.addToIndexes(ctx, []index{other}, stale, past, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.b.addToIndexes(ctx, []index{other}, "live", e.clock.Now().Add(time.Hour), time.Hour); err != nil {
+	if err := e.b.addToIndexes(ctx, []index{other}, live, e.clock.Now().Add(time.Hour), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := e.b.members(ctx, idx[0]); len(m) != 1 || m[0] != h {
+	if m, _ := e.b.members(ctx, sub); len(m) != 1 || m[0] != h {
 		t.Errorf("members of alice = %v, want her session only", m)
 	}
 	if err := e.b.pruneIndexes(ctx, []index{other}, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := e.b.members(ctx, other); len(m) != 1 || m[0] != "live" {
+	if m, _ := e.b.members(ctx, other); len(m) != 1 || m[0] != live {
 		t.Errorf("after pruning: %v, want the live entry only", m)
 	}
-	if m, _ := e.b.members(ctx, idx[0]); len(m) != 1 || m[0] != h {
+	if m, _ := e.b.members(ctx, sub); len(m) != 1 || m[0] != h {
 		t.Errorf("pruning dropped a live session's entry: %v", m)
 	}
-	if n, err := st.RevokeUser(ctx, "alice"); err != nil || n != 1 {
-		t.Fatalf("RevokeUser = %d, %v", n, err)
+	if n, err := st.RevokeSubject(ctx, testIssuer, "sub-alice"); err != nil || n != 1 {
+		t.Fatalf("RevokeSubject = %d, %v", n, err)
 	}
-	if ok, _ := client.HExists(ctx, idx[0].key, idx[0].lookup+h).Result(); ok {
-		t.Error("revoked session's entry left in the user index")
+	if ok, _ := client.HExists(ctx, sub.key, sub.field(h)).Result(); ok {
+		t.Error("revoked session's entry left in the subject index")
 	}
 	if m, _ := e.b.members(ctx, other); len(m) != 1 {
 		t.Errorf("revoking alice touched another lookup of her bucket: %v", m)
+	}
+}
+
+// Sessions indexed in format 2 (text fields: a 16-character lookup hash + the handle), as an
+// instance of an earlier version left them, are still listed and revoked, and their entries
+// removed.
+func TestIndexFormat2Entries(t *testing.T) {
+	client, prefix := redisForTest(t)
+	e := &env{clock: newClock(), b: newRedisBackend(client, 2*time.Second), client: client, prefix: prefix}
+	st := e.newStore(t, nil)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		revoke func(rec *Record) (int, error)
+		index  func(rec *Record) index
+	}{
+		{name: "IdP session",
+			revoke: func(rec *Record) (int, error) { return st.RevokeIdPSession(ctx, rec.Issuer, rec.IdPSessionID) },
+			index:  func(rec *Record) index { return st.sidIndex(rec.Issuer, rec.IdPSessionID) }},
+		{name: "subject",
+			revoke: func(rec *Record) (int, error) { return st.RevokeSubject(ctx, rec.Issuer, rec.Subject) },
+			index:  func(rec *Record) index { return st.subIndex(rec.Issuer, rec.Subject) }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord("carol" + strconv.Itoa(i))
+			sess, c := login(t, st, rec)
+			h := handleOf(sess.ID)
+			for _, x := range st.indexes(rec) { // rewrite the entries as format 2 wrote them
+				v, err := client.HGet(ctx, x.key, x.field(h)).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := client.HDel(ctx, x.key, x.field(h)).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := client.HSet(ctx, x.key, x.prior+h, v).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if recs, err := st.ListSubject(ctx, rec.Issuer, rec.Subject); err != nil || len(recs) != 1 || recs[0].Handle != h {
+				t.Fatalf("ListSubject = %d records, %v; want the format-2 session", len(recs), err)
+			}
+			if n, err := tt.revoke(rec); err != nil || n != 1 {
+				t.Fatalf("revoked %d, %v; want the format-2 session", n, err)
+			}
+			mustGone(t, st, c)
+			x := tt.index(rec)
+			if ok, _ := client.HExists(ctx, x.key, x.prior+h).Result(); ok {
+				t.Error("format-2 entry left after revocation")
+			}
+		})
+	}
+}
+
+// A handle packs into 17 bytes and back exactly; a field of another lookup, of the wrong
+// length or with bits a packing never sets names no session.
+func TestIndexFields(t *testing.T) {
+	for i := range 2000 {
+		h := handleOf(strconv.Itoa(i))
+		p := packHandle(h)
+		if got, ok := unpackHandle(p); len(p) != packedHandleLen || !ok || got != h {
+			t.Fatalf("%s packs to %d bytes and back to %q, %v", h, len(p), got, ok)
+		}
+	}
+	x := index{lookup: "LLLLLLLL", prior: strings.Repeat("P", priorLookupLen)}
+	h := handleOf("x")
+	p := packHandle(h)
+	tests := []struct {
+		name, field string
+		want        string // "": names no session
+	}{
+		{name: "format 3", field: x.field(h), want: h},
+		{name: "format 2", field: x.prior + h, want: h},
+		{name: "another lookup", field: "MMMMMMMM" + p},
+		{name: "another lookup, format 2", field: strings.Repeat("Q", priorLookupLen) + h},
+		{name: "short", field: x.lookup + p[:packedHandleLen-1]},
+		{name: "long", field: x.field(h) + "x"},
+		{name: "padding bits set", field: x.lookup + p[:packedHandleLen-1] + string(p[packedHandleLen-1]|1)},
+		{name: "format 2, not base64url", field: x.prior + strings.Repeat("*", handleLen)},
+		{name: "format 2, short", field: x.prior + h[:handleLen-1]},
+		{name: "lookup alone", field: x.lookup},
+		{name: "empty", field: ""},
+	}
+	for _, tt := range tests {
+		got, ok := x.handleIn(tt.field)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("%s: handleIn = %q, %v; want %q", tt.name, got, ok, tt.want)
+		}
 	}
 }
 

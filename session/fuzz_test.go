@@ -98,3 +98,22 @@ func FuzzDecodeCookieMatchesSecurecookie(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexField: whatever a bucket field holds (Redis is shared), handleIn names a valid
+// handle or nothing, and only for a field this index writes (format 3) or wrote (format 2).
+func FuzzIndexField(f *testing.F) {
+	x := index{lookup: "LLLLLLLL", prior: strings.Repeat("P", priorLookupLen)}
+	h := handleOf("seed")
+	f.Add(x.field(h))
+	f.Add(x.prior + h)
+	f.Add(x.lookup + packHandle(h)[:packedHandleLen-1] + "\x0f")
+	f.Fuzz(func(t *testing.T, field string) {
+		got, ok := x.handleIn(field)
+		if !ok {
+			return
+		}
+		if !validHandle(got) || (field != x.field(got) && field != x.prior+got) {
+			t.Fatalf("handleIn(%q) = %q, which this index does not write as that field", field, got)
+		}
+	})
+}

@@ -153,9 +153,12 @@ func (e *env) ttl(t *testing.T, key string) time.Duration {
 	return m.strs[key].exp.Sub(e.clock.Now())
 }
 
+// testIssuer is the issuer of testRecord's records; "sub-" + user their subject.
+const testIssuer = "https://idp.example.com/"
+
 func testRecord(user string) *Record {
 	return &Record{
-		UserID: user, Subject: "sub-" + user, Issuer: "https://idp.example.com/",
+		UserID: user, Subject: "sub-" + user, Issuer: testIssuer,
 		Email: user + "@example.com", EmailVerified: true, Name: "User " + user,
 		Roles: []string{"viewer"}, Groups: []string{"staff"}, IdPSessionID: "sid-" + user,
 		Provider: "default", IDToken: "idtok-" + user + "-SECRET", AccessToken: "access-" + user + "-SECRET",

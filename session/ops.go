@@ -120,15 +120,6 @@ func (s *Store) Revoke(ctx context.Context, handle string) error {
 	return nil
 }
 
-// RevokeUser ends every session of userID (disabling a user, ops API) and returns how many
-// were live. An empty userID matches nothing.
-func (s *Store) RevokeUser(ctx context.Context, userID string) (int, error) {
-	if userID == "" {
-		return 0, nil
-	}
-	return s.revokeIndex(ctx, s.userIndex(userID))
-}
-
 // RevokeIdPSession ends every session made in the IdP session (issuer, sid) (back-channel
 // logout with `sid`) and returns how many were live. An empty sid matches nothing.
 func (s *Store) RevokeIdPSession(ctx context.Context, issuer, sid string) (int, error) {
@@ -138,8 +129,10 @@ func (s *Store) RevokeIdPSession(ctx context.Context, issuer, sid string) (int, 
 	return s.revokeIndex(ctx, s.sidIndex(issuer, sid))
 }
 
-// RevokeSubject ends every session of the IdP subject (issuer, subject) (back-channel logout
-// with `sub` only) and returns how many were live. An empty subject matches nothing.
+// RevokeSubject ends every session of the IdP subject (issuer, subject) and returns how many
+// were live: back-channel logout with `sub` only, and every session of a user (disabling a
+// user, ops API; the caller finds the user's issuer and subject). An empty subject matches
+// nothing.
 func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string) (int, error) {
 	if subject == "" {
 		return 0, nil
@@ -168,13 +161,14 @@ func (s *Store) revokeIndex(ctx context.Context, idx index) (int, error) {
 	return n, s.b.removeFromIndex(ctx, idx, handles...)
 }
 
-// ListUser returns the live sessions of userID, newest first, WITHOUT tokens. Index entries of
-// sessions that no longer exist are pruned.
-func (s *Store) ListUser(ctx context.Context, userID string) ([]*Record, error) {
-	if userID == "" {
+// ListSubject returns the live sessions of the IdP subject (issuer, subject), which are those
+// of the one user with that identity, newest first, WITHOUT tokens. Index entries of sessions
+// that no longer exist are pruned. An empty subject matches nothing.
+func (s *Store) ListSubject(ctx context.Context, issuer, subject string) ([]*Record, error) {
+	if subject == "" {
 		return nil, nil
 	}
-	idx := s.userIndex(userID)
+	idx := s.subIndex(issuer, subject)
 	handles, err := s.b.members(ctx, idx)
 	if err != nil {
 		return nil, err

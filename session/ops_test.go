@@ -24,9 +24,6 @@ func TestRevoke(t *testing.T) {
 		{name: "handle", revoke: func(st *Store, h map[string]string) (int, error) {
 			return 1, st.Revoke(context.Background(), h["a1"])
 		}, wantN: 1, wantGone: []string{"a1"}},
-		{name: "user", revoke: func(st *Store, _ map[string]string) (int, error) {
-			return st.RevokeUser(context.Background(), "alice")
-		}, wantN: 2, wantGone: []string{"a1", "a2"}},
 		{name: "idp session", revoke: func(st *Store, _ map[string]string) (int, error) {
 			return st.RevokeIdPSession(context.Background(), iss, "sid-1")
 		}, wantN: 1, wantGone: []string{"a1"}},
@@ -84,8 +81,8 @@ func TestRevoke(t *testing.T) {
 					t.Errorf("Revoke(%q) = %v, want ErrNotFound", handle, err)
 				}
 			}
-			if recs, _ := st.ListUser(context.Background(), "alice"); len(recs) != 0 {
-				t.Errorf("ListUser after revoke = %d records", len(recs))
+			if recs, _ := st.ListSubject(context.Background(), iss, "sub-alice"); len(recs) != 0 {
+				t.Errorf("ListSubject after revoke = %d records", len(recs))
 			}
 		})
 	})
@@ -132,7 +129,7 @@ func TestUpdate(t *testing.T) {
 	})
 }
 
-func TestListUserAndList(t *testing.T) {
+func TestListSubjectAndList(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		st := e.newStore(t, nil)
 		ctx := context.Background()
@@ -143,24 +140,27 @@ func TestListUserAndList(t *testing.T) {
 			e.clock.Advance(time.Duration(i+1) * time.Second)
 		}
 		login(t, st, testRecord("bob"))
-		// Drop one of alice's records behind the store's back: ListUser must prune its index entry.
+		// Drop one of alice's records behind the store's back: ListSubject must prune its index entry.
 		if _, err := e.b.delMany(ctx, []string{st.sessionKey(alice[0])}); err != nil {
 			t.Fatal(err)
 		}
-		recs, err := st.ListUser(ctx, "alice")
+		recs, err := st.ListSubject(ctx, testIssuer, "sub-alice")
 		if err != nil || len(recs) != 2 {
-			t.Fatalf("ListUser: %d records, err %v; want 2", len(recs), err)
+			t.Fatalf("ListSubject: %d records, err %v; want 2", len(recs), err)
 		}
 		if recs[0].Handle != alice[2] || recs[1].Handle != alice[1] {
-			t.Errorf("ListUser order = %s,%s; want newest first", recs[0].Handle, recs[1].Handle)
+			t.Errorf("ListSubject order = %s,%s; want newest first", recs[0].Handle, recs[1].Handle)
 		}
 		for _, r := range recs {
 			if r.AccessToken != "" || r.RefreshToken != "" || r.IDToken != "" {
-				t.Errorf("ListUser returned tokens")
+				t.Errorf("ListSubject returned tokens")
 			}
 		}
-		if members, _ := e.b.members(ctx, st.userIndex("alice")); len(members) != 2 {
-			t.Errorf("user index has %d members after pruning, want 2", len(members))
+		if members, _ := e.b.members(ctx, st.subIndex(testIssuer, "sub-alice")); len(members) != 2 {
+			t.Errorf("subject index has %d members after pruning, want 2", len(members))
+		}
+		if recs, err := st.ListSubject(ctx, "https://other.example.com/", "sub-alice"); err != nil || len(recs) != 0 {
+			t.Errorf("ListSubject of another issuer: %d records, %v; want none", len(recs), err)
 		}
 
 		all, err := st.List(ctx, 0)

@@ -315,13 +315,13 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Errorf("Save: err=%v cookies=%d, want ErrUnavailable and no cookie", err, len(w.Result().Cookies()))
 	}
 	checks := map[string]error{
-		"Ping":     st.Ping(ctx),
-		"Revoke":   st.Revoke(ctx, handleOf(mustID(t))),
-		"PutFlow":  st.PutFlow(ctx, "state", Flow{}, time.Minute),
-		"Update":   st.Update(ctx, &Record{Handle: handleOf(mustID(t)), CreatedAt: clock.Now(), LastSeenAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}),
-		"TakeFlow": func() error { _, err := st.TakeFlow(ctx, "state"); return err }(),
-		"ListUser": func() error { _, err := st.ListUser(ctx, "u"); return err }(),
-		"List":     func() error { _, err := st.List(ctx, 10); return err }(),
+		"Ping":        st.Ping(ctx),
+		"Revoke":      st.Revoke(ctx, handleOf(mustID(t))),
+		"PutFlow":     st.PutFlow(ctx, "state", Flow{}, time.Minute),
+		"Update":      st.Update(ctx, &Record{Handle: handleOf(mustID(t)), CreatedAt: clock.Now(), LastSeenAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}),
+		"TakeFlow":    func() error { _, err := st.TakeFlow(ctx, "state"); return err }(),
+		"ListSubject": func() error { _, err := st.ListSubject(ctx, "https://idp.example.com/", "u"); return err }(),
+		"List":        func() error { _, err := st.List(ctx, 10); return err }(),
 	}
 	for name, err := range checks {
 		if !errors.Is(err, ErrUnavailable) {

@@ -81,17 +81,17 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 	t.Run("ops listings", func(t *testing.T) {
 		_, a1 := d.Login(t, "bob")
 		_, a2 := d.Login(t, "bob")
-		list, err := d.Instances[1].Sessions.ListUser(context.Background(), a1.UserID)
+		list, err := d.Instances[1].Sessions.ListSubject(context.Background(), a1.Issuer, a1.Subject)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := handlesOf(list)
 		if !slices.Contains(got, a1.Handle) || !slices.Contains(got, a2.Handle) {
-			t.Errorf("ListUser = %v, want both %s and %s", got, a1.Handle, a2.Handle)
+			t.Errorf("ListSubject = %v, want both %s and %s", got, a1.Handle, a2.Handle)
 		}
 		for _, rec := range list {
 			if rec.AccessToken != "" || rec.RefreshToken != "" || rec.IDToken != "" {
-				t.Errorf("ListUser returned tokens of %s", rec.Handle)
+				t.Errorf("ListSubject returned tokens of %s", rec.Handle)
 			}
 		}
 		all, err := d.Instances[1].Sessions.List(context.Background(), 1000)
@@ -215,17 +215,10 @@ func testRevocations(t *testing.T, d *deployment) {
 			return nil
 		}},
 		{name: "Revoke", revoke: func(_ *http.Client, rec *session.Record) error { return other.Revoke(ctx, rec.Handle) }},
-		{name: "RevokeUser", revoke: func(_ *http.Client, rec *session.Record) error {
-			n, err := other.RevokeUser(ctx, rec.UserID)
-			if err == nil && n < 1 {
-				err = fmt.Errorf("RevokeUser ended %d sessions", n)
-			}
-			return err
-		}},
 		{name: "RevokeIdPSession (back-channel logout with sid)", revoke: func(_ *http.Client, rec *session.Record) error {
 			return count(other.RevokeIdPSession(ctx, rec.Issuer, rec.IdPSessionID))
 		}},
-		{name: "RevokeSubject (back-channel logout with sub)", revoke: func(_ *http.Client, rec *session.Record) error {
+		{name: "RevokeSubject (back-channel logout with sub, a user's sessions)", revoke: func(_ *http.Client, rec *session.Record) error {
 			n, err := other.RevokeSubject(ctx, rec.Issuer, rec.Subject)
 			if err == nil && n < 1 {
 				err = fmt.Errorf("RevokeSubject ended %d sessions", n)
@@ -249,8 +242,8 @@ func testRevocations(t *testing.T, d *deployment) {
 			if d.Alive(t, rec.Handle) {
 				t.Error("the session record survived")
 			}
-			if list, err := other.ListUser(ctx, rec.UserID); err != nil || slices.Contains(handlesOf(list), rec.Handle) {
-				t.Errorf("ListUser after revocation still names it (err %v)", err)
+			if list, err := other.ListSubject(ctx, rec.Issuer, rec.Subject); err != nil || slices.Contains(handlesOf(list), rec.Handle) {
+				t.Errorf("ListSubject after revocation still names it (err %v)", err)
 			}
 		})
 	}

@@ -66,9 +66,9 @@ func testLoginRevoke(t *testing.T, d *deployment) {
 			t.Errorf("instance %d sent X-Auth-User-Id %q, want %q", i, got.Header.Get("X-Auth-User-Id"), rec.UserID)
 		}
 	}
-	list, err := d.Instances[1].Sessions.ListUser(context.Background(), rec.UserID)
+	list, err := d.Instances[1].Sessions.ListSubject(context.Background(), rec.Issuer, rec.Subject)
 	if err != nil || !slices.Contains(handlesOf(list), rec.Handle) {
-		t.Errorf("ListUser misses the session (err %v)", err)
+		t.Errorf("ListSubject misses the session (err %v)", err)
 	}
 	if err := d.Instances[1].Sessions.Revoke(context.Background(), rec.Handle); err != nil {
 		t.Fatal(err)

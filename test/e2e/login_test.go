@@ -210,7 +210,7 @@ func TestDisabledUser(t *testing.T) {
 	if _, err := g.Users.SetDisabled(ctx, u[0].ID, true); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := g.Sessions.ListUser(ctx, u[0].ID)
+	before, _ := g.Sessions.ListSubject(ctx, u[0].Issuer, u[0].Subject)
 	c := g.Client()
 	resp := g.Login(t, c, "/", "bob", "bob")
 	resp.Body.Close()
@@ -222,7 +222,7 @@ func TestDisabledUser(t *testing.T) {
 			t.Error("a session cookie was set for a disabled user")
 		}
 	}
-	after, _ := g.Sessions.ListUser(ctx, u[0].ID)
+	after, _ := g.Sessions.ListSubject(ctx, u[0].Issuer, u[0].Subject)
 	if len(after) != len(before) {
 		t.Errorf("sessions of the disabled user: %d before, %d after the refused login", len(before), len(after))
 	}

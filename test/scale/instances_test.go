@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/test/fixture"
 )
 
@@ -34,22 +35,22 @@ func TestRevocationReachesEveryInstanceWithinASecond(t *testing.T) {
 	c := startCluster(t, clusterOptions{n: 3})
 	tests := []struct {
 		name   string
-		revoke func(t *testing.T, client *http.Client, handle, userID string)
+		revoke func(t *testing.T, client *http.Client, rec *session.Record)
 	}{
-		{name: "logout on instance 0", revoke: func(t *testing.T, client *http.Client, _, _ string) {
+		{name: "logout on instance 0", revoke: func(t *testing.T, client *http.Client, _ *session.Record) {
 			resp, body := fixture.Do(t, client, http.MethodPost, c.Instances[0].URL+"/.auth/logout", map[string]string{"Origin": c.Instances[0].URL})
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("logout: %d %s", resp.StatusCode, body)
 			}
 		}},
-		{name: "ops revoke through instance 1's store", revoke: func(t *testing.T, _ *http.Client, handle, _ string) {
-			if err := c.Instances[1].Sessions.Revoke(context.Background(), handle); err != nil {
+		{name: "ops revoke through instance 1's store", revoke: func(t *testing.T, _ *http.Client, rec *session.Record) {
+			if err := c.Instances[1].Sessions.Revoke(context.Background(), rec.Handle); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "all sessions of the user through instance 2's store", revoke: func(t *testing.T, _ *http.Client, _, userID string) {
-			if n, err := c.Instances[2].Sessions.RevokeUser(context.Background(), userID); err != nil || n == 0 {
-				t.Fatalf("RevokeUser = %d, %v", n, err)
+		{name: "all sessions of the user through instance 2's store", revoke: func(t *testing.T, _ *http.Client, rec *session.Record) {
+			if n, err := c.Instances[2].Sessions.RevokeSubject(context.Background(), rec.Issuer, rec.Subject); err != nil || n == 0 {
+				t.Fatalf("RevokeSubject = %d, %v", n, err)
 			}
 		}},
 	}
@@ -62,7 +63,7 @@ func TestRevocationReachesEveryInstanceWithinASecond(t *testing.T) {
 				}
 			}
 			replay := c.ReplayClient(t, client)
-			tt.revoke(t, client, rec.Handle, rec.UserID)
+			tt.revoke(t, client, rec)
 			// The SPEC bound is one second: the pub/sub invalidation usually lands in
 			// milliseconds, but a request may reach an instance just before it has.
 			revoked := time.Now()

@@ -33,7 +33,8 @@ func templateRecord(ctx context.Context, st *session.Store) (*session.Record, er
 }
 
 // seedSessions saves n sessions through st.Save, each a copy of tmpl for its own user (own
-// user id, subject and IdP session id, so every index set is its own key, the costly case),
+// user id, subject and IdP session id, so every index entry is a lookup of its own, the
+// costly case),
 // and writes their cookies ("name=value", one a line) to cookiesPath.
 func seedSessions(ctx context.Context, st *session.Store, tmpl *session.Record, n, workers int, cookiesPath string) error {
 	cookies := make([]string, n)

@@ -47,8 +47,10 @@ func TestIdPClientKeepsConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// At most one connection per worker; DefaultTransport opens well over 100 here.
-	if n := conns.Load(); n > workers {
-		t.Errorf("%d connections for %d requests by %d workers, want <= %d", n, workers*each, workers, workers)
+	// About one connection per worker; DefaultTransport (2 idle per host) opens well over 100
+	// here. Not exactly one: a request that finds no idle connection dials, and when another
+	// is returned to the pool meanwhile it takes that one, and the dialed one joins the pool.
+	if n := conns.Load(); n > 2*workers {
+		t.Errorf("%d connections for %d requests by %d workers, want <= %d", n, workers*each, workers, 2*workers)
 	}
 }

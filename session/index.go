@@ -27,9 +27,9 @@ import (
 // hashes are listpacks in Redis (about 33 bytes per field; a key of its own costs about 200).
 // An entry outlives its session only until that second: a write prunes the expired entries of
 // the buckets it touches now and then (pruneEvery), and a bucket without writes expires
-// AbsoluteTimeout+1m after the last. Revoking and listing read the bucket of one lookup and
-// keep its entries (a bucket holds a few dozen), so they also skip and remove entries of
-// sessions that are gone.
+// AbsoluteTimeout+1m after the last. Revoking and listing read the bucket of one lookup (a few
+// dozen fields) and pick its entries; they also skip and remove entries of sessions that are
+// gone.
 //
 // Index format 2 (before this one) also indexed each session by user id and wrote fields as
 // text: a 16-character lookup hash + the 22-character handle (index.prior); format 1 made each

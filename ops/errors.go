@@ -64,9 +64,12 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, session.ErrUnavailable), errors.Is(err, users.ErrUnavailable):
+	case errors.Is(err, session.ErrUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
-			msg: "A backing store is unavailable; try again shortly.", err: err}
+			msg: "The session store (Redis) is unavailable; try again shortly.", err: err}
+	case errors.Is(err, users.ErrUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
+			msg: "The user database is unavailable; try again shortly.", err: err}
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, users.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: "Not found.", err: err}
 	default:

@@ -89,6 +89,10 @@ func TestStoresUnavailable(t *testing.T) {
 			if w.Code != tt.wantStatus || !strings.Contains(w.Body.String(), `"error":"`+tt.wantCode+`"`) {
 				t.Errorf("status %d body %s, want %d %s", w.Code, w.Body, tt.wantStatus, tt.wantCode)
 			}
+			// The message names the store that failed (the operator's next step differs).
+			if want := map[bool]string{true: "(Redis)", false: "database"}[tt.wantStoreErrors["sessions"] > 0]; tt.wantCode == "unavailable" && !strings.Contains(w.Body.String(), want) {
+				t.Errorf("body %s does not name the store (%q)", w.Body, want)
+			}
 			if strings.Contains(w.Body.String(), "127.0.0.1:1") || strings.Contains(w.Body.String(), "dial") {
 				t.Errorf("body %s leaks the store's error", w.Body)
 			}

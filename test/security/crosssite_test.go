@@ -188,6 +188,34 @@ func TestCORS(t *testing.T) {
 	})
 }
 
+// TestVaryOrigin: with allowed origins every answer carries Vary: Origin (a foreign origin's
+// answer lacks the CORS headers an allowed one gets, so caches must keep them apart); without
+// any, no answer depends on Origin and none carries it.
+func TestVaryOrigin(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		allowed  []string
+		wantVary bool
+	}{
+		{name: "allowed origins", allowed: []string{spaOrigin}, wantVary: true},
+		{name: "no allowed origins", wantVary: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := fixture.StartGateway(t, fixture.GatewayOptions{AllowedOrigins: tt.allowed})
+			_, bob := loginAs(t, g, "bob")
+			for _, hdr := range [][]string{{bob}, {bob, "Origin: " + evilOrigin}, {bob, "Origin: " + g.URL}} {
+				resp, body := sendRaw(t, g.URL, rawReq{target: "/api/x", headers: hdr})
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET /api/x %q: %d %s", hdr[1:], resp.StatusCode, body)
+				}
+				if got := varyHasOrigin(resp.Header); got != tt.wantVary {
+					t.Errorf("GET /api/x %q: Vary %q, want Origin in it: %v", hdr[1:], resp.Header.Values("Vary"), tt.wantVary)
+				}
+			}
+		})
+	}
+}
+
 // TestWebSocketOrigin covers WS-01..WS-03: an upgrade carried by bob's cookie from a foreign
 // site is refused before it reaches the upstream.
 func TestWebSocketOrigin(t *testing.T) {

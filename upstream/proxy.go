@@ -34,7 +34,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Transport replaces the built-in transport (tests, benchmarks). Route.Timeout still
 	// applies; with it, Serve enforces it with a per-request timer and context, where the
-	// built-in transports enforce it themselves (ResponseHeaderTimeout) at no cost per request.
+	// built-in transports enforce it themselves (ResponseHeaderTimeout, or a read deadline on
+	// the connection: deadline.go) with no timer or context in Serve.
 	Transport http.RoundTripper
 	// PublicHost is the host[:port] browsers use for the gateway (from server.public_url). It
 	// is the X-Forwarded-Host of requests from untrusted peers on routes without a Host, so a
@@ -49,12 +50,17 @@ type Options struct {
 type Proxy struct {
 	table   *Table
 	proxies []*httputil.ReverseProxy
+	// fast[i], when not nil, serves route i's body-less, non-upgrade requests over a transport
+	// that enforces the route's Timeout on the connection (deadline.go); proxies[i] serves the
+	// rest.
+	fast    []*httputil.ReverseProxy
 	trusted []netip.Prefix
 	owned   func(string) bool
 	log     *slog.Logger
 	host    string // PublicHost
 	// transports are the round trippers of the routes, deduplicated: the built-in transport
-	// and one clone per distinct Route.Timeout, or Options.Transport alone.
+	// and, per distinct Route.Timeout, a clone with ResponseHeaderTimeout and a fast one; or
+	// Options.Transport alone.
 	transports []http.RoundTripper
 	// timed[i]: Serve enforces route i's Timeout itself (Options.Transport was set); false
 	// when route i has no Timeout or its transport has it as ResponseHeaderTimeout.
@@ -90,7 +96,9 @@ type ctxKey struct{}
 // New validates the routes and builds one ReverseProxy per route over the built-in transport
 // (keep-alives, MaxIdleConnsPerHost, IdleConnTimeout 90s, HTTP/1.1 to upstreams, no
 // environment proxy, no transparent decompression): routes with the same Timeout share one
-// transport that has it as ResponseHeaderTimeout. Call CloseIdleConnections at shutdown.
+// transport that has it as ResponseHeaderTimeout and, for plain-HTTP upstreams, a second one
+// for body-less requests that enforces it on the connection (deadline.go), with its own pool
+// of idle connections. Call CloseIdleConnections at shutdown.
 func New(opts Options) (*Proxy, error) {
 	table, err := NewTable(opts.Routes)
 	if err != nil {
@@ -103,6 +111,7 @@ func New(opts Options) (*Proxy, error) {
 		host:    opts.PublicHost,
 		log:     opts.Logger,
 		timed:   make([]bool, len(table.routes)),
+		fast:    make([]*httputil.ReverseProxy, len(table.routes)),
 		after: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},
@@ -115,6 +124,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	var base *http.Transport
 	byTimeout := map[time.Duration]http.RoundTripper{}
+	fastByTimeout := map[time.Duration]http.RoundTripper{}
 	if opts.Transport != nil {
 		p.transports = []http.RoundTripper{opts.Transport}
 	} else {
@@ -141,14 +151,27 @@ func New(opts Options) (*Proxy, error) {
 			byTimeout[r.Timeout], rt = t, t
 			p.transports = append(p.transports, t)
 		}
-		p.proxies = append(p.proxies, &httputil.ReverseProxy{
-			Rewrite:        p.rewriteFunc(i),
-			ModifyResponse: p.modifyResponseFunc(),
-			ErrorHandler:   p.errorHandlerFunc(r.Name),
-			Transport:      rt,
-			BufferPool:     pool,
-			ErrorLog:       slog.NewLogLogger(p.log.With("route", r.Name).Handler(), slog.LevelWarn),
-		})
+		newProxy := func(rt http.RoundTripper) *httputil.ReverseProxy {
+			return &httputil.ReverseProxy{
+				Rewrite:        p.rewriteFunc(i),
+				ModifyResponse: p.modifyResponseFunc(),
+				ErrorHandler:   p.errorHandlerFunc(r.Name),
+				Transport:      rt,
+				BufferPool:     pool,
+				ErrorLog:       slog.NewLogLogger(p.log.With("route", r.Name).Handler(), slog.LevelWarn),
+			}
+		}
+		p.proxies = append(p.proxies, newProxy(rt))
+		if opts.Transport == nil && r.Timeout > 0 && r.Target.Scheme == "http" {
+			ft := fastByTimeout[r.Timeout]
+			if ft == nil {
+				t := base.Clone()
+				t.DialContext = deadlineDialer(newDialer(min(max(r.Timeout, minDialTimeout), dialTimeout)).DialContext, r.Timeout)
+				fastByTimeout[r.Timeout], ft = t, t
+				p.transports = append(p.transports, t)
+			}
+			p.fast[i] = newProxy(ft)
+		}
 	}
 	return p, nil
 }
@@ -224,7 +247,12 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set []F
 		}
 		st.Context = ctx
 	}
-	p.proxies[route].ServeHTTP(w, r.WithContext(st))
+	rp := p.proxies[route]
+	if f := p.fast[route]; f != nil && r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) &&
+		len(r.Header["Upgrade"]) == 0 {
+		rp = f
+	}
+	rp.ServeHTTP(w, r.WithContext(st))
 }
 
 // rewriteFunc builds route i's Rewrite: URL, Host, strip client headers, filter cookies,

@@ -108,7 +108,7 @@ func TestTransportTimeoutSpareStreams(t *testing.T) {
 	}
 }
 
-// TestTransportsPerTimeout: routes share the built-in transport per distinct timeout.
+// TestTransportsPerTimeout: routes share the built-in transports per distinct timeout.
 func TestTransportsPerTimeout(t *testing.T) {
 	u := mustURL(t, "http://127.0.0.1:1")
 	p, err := New(Options{Routes: []Route{
@@ -132,8 +132,10 @@ func TestTransportsPerTimeout(t *testing.T) {
 				i, rp.Transport, tr.ResponseHeaderTimeout, p.timed[i], want[i])
 		}
 	}
-	if p.proxies[1].Transport != p.proxies[2].Transport || len(p.transports) != 3 {
-		t.Errorf("%d transports, want 3 (routes with one timeout share one)", len(p.transports))
+	// The built-in one, and per timeout one with ResponseHeaderTimeout and one fast (deadline.go).
+	if p.proxies[1].Transport != p.proxies[2].Transport || p.fast[1].Transport != p.fast[2].Transport ||
+		p.fast[0] != nil || len(p.transports) != 5 {
+		t.Errorf("%d transports, want 5 (routes with one timeout share them)", len(p.transports))
 	}
 }
 

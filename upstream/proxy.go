@@ -151,29 +151,40 @@ func New(opts Options) (*Proxy, error) {
 			byTimeout[r.Timeout], rt = t, t
 			p.transports = append(p.transports, t)
 		}
-		newProxy := func(rt http.RoundTripper) *httputil.ReverseProxy {
-			return &httputil.ReverseProxy{
-				Rewrite:        p.rewriteFunc(i),
-				ModifyResponse: p.modifyResponseFunc(),
-				ErrorHandler:   p.errorHandlerFunc(r.Name),
-				Transport:      rt,
-				BufferPool:     pool,
-				ErrorLog:       slog.NewLogLogger(p.log.With("route", r.Name).Handler(), slog.LevelWarn),
-			}
-		}
-		p.proxies = append(p.proxies, newProxy(rt))
+		p.proxies = append(p.proxies, p.reverseProxy(i, rt, pool))
 		if opts.Transport == nil && r.Timeout > 0 && r.Target.Scheme == "http" {
 			ft := fastByTimeout[r.Timeout]
 			if ft == nil {
-				t := base.Clone()
-				t.DialContext = deadlineDialer(newDialer(min(max(r.Timeout, minDialTimeout), dialTimeout)).DialContext, r.Timeout)
-				fastByTimeout[r.Timeout], ft = t, t
-				p.transports = append(p.transports, t)
+				ft = fastTransport(base, r.Timeout)
+				fastByTimeout[r.Timeout] = ft
+				p.transports = append(p.transports, ft)
 			}
-			p.fast[i] = newProxy(ft)
+			p.fast[i] = p.reverseProxy(i, ft, pool)
 		}
 	}
 	return p, nil
+}
+
+// reverseProxy builds route i's ReverseProxy over rt.
+func (p *Proxy) reverseProxy(i int, rt http.RoundTripper, pool httputil.BufferPool) *httputil.ReverseProxy {
+	name := p.table.routes[i].Name
+	return &httputil.ReverseProxy{
+		Rewrite:        p.rewriteFunc(i),
+		ModifyResponse: p.modifyResponseFunc(),
+		ErrorHandler:   p.errorHandlerFunc(name),
+		Transport:      rt,
+		BufferPool:     pool,
+		ErrorLog:       slog.NewLogLogger(p.log.With("route", name).Handler(), slog.LevelWarn),
+	}
+}
+
+// fastTransport is a clone of base whose connections enforce timeout on the response headers
+// of body-less requests themselves (deadline.go); connecting is bounded as for the other
+// transports.
+func fastTransport(base *http.Transport, timeout time.Duration) *http.Transport {
+	t := base.Clone()
+	t.DialContext = deadlineDialer(newDialer(min(max(timeout, minDialTimeout), dialTimeout)).DialContext, timeout)
+	return t
 }
 
 func newTransport(maxIdlePerHost int) *http.Transport {

@@ -288,19 +288,9 @@ func TestFastTransportWebSocketOutlivesTimeout(t *testing.T) {
 	front, _ := newFront(t, Options{Routes: []Route{
 		{Name: "ws", PathPrefix: "/", Target: mustURL(t, ws.URL), Timeout: timeout},
 	}})
-	conn, err := net.Dial("tcp", hostOf(t, front.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", res, err)
+	conn, br, res := wsDial(t, front.URL, "dGhlIHNhbXBsZSBub25jZQ==", "")
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %d", res.StatusCode)
 	}
 	for _, msg := range []string{"one\n", "two\n"} {
 		time.Sleep(3 * timeout) // quiet for longer than the timeout

@@ -287,26 +287,35 @@ func newWSEcho(t *testing.T, seen chan<- http.Header) *httptest.Server {
 	return srv
 }
 
+// wsDial opens a raw connection to front, sends a WebSocket upgrade for /ws with key (and the
+// extra header lines, each ending in CRLF) and reads the answer's head. The connection is
+// closed at cleanup and has a 10 s deadline.
+func wsDial(t *testing.T, front, key, extra string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", hostOf(t, front))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n"+extra+"\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, br, res
+}
+
 func TestProxyWebSocket(t *testing.T) {
 	seen := make(chan http.Header, 1)
 	ws := newWSEcho(t, seen)
 	front, _ := newFront(t, Options{Routes: []Route{
 		{Name: "api-ws", PathPrefix: "/", Target: mustURL(t, ws.URL), Timeout: time.Second},
 	}})
-	conn, err := net.Dial("tcp", hostOf(t, front.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\nX-Auth-User-Id: forged\r\n\r\n")
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	conn, br, res := wsDial(t, front.URL, key, "X-Auth-User-Id: forged\r\n")
 	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
 		t.Fatalf("handshake: %d accept=%q", res.StatusCode, res.Header.Get("Sec-WebSocket-Accept"))
 	}

@@ -32,10 +32,10 @@ type Options struct {
 	MaxIdleConnsPerHost int
 	// Logger receives upstream errors at warn (route name and detail). nil discards.
 	Logger *slog.Logger
-	// Transport replaces the built-in transport (tests, benchmarks). Route.Timeout still
+	// Transport replaces the built-in transports (tests, benchmarks). Route.Timeout still
 	// applies; with it, Serve enforces it with a per-request timer and context, where the
 	// built-in transports enforce it themselves (ResponseHeaderTimeout, or a read deadline on
-	// the connection: deadline.go) with no timer or context in Serve.
+	// the connection: direct.go) with no timer or context in Serve.
 	Transport http.RoundTripper
 	// PublicHost is the host[:port] browsers use for the gateway (from server.public_url). It
 	// is the X-Forwarded-Host of requests from untrusted peers on routes without a Host, so a
@@ -50,17 +50,16 @@ type Options struct {
 type Proxy struct {
 	table   *Table
 	proxies []*httputil.ReverseProxy
-	// fast[i], when not nil, serves route i's body-less, non-upgrade requests over a transport
-	// that enforces the route's Timeout on the connection (deadline.go); proxies[i] serves the
-	// rest.
-	fast    []*httputil.ReverseProxy
+	// direct[i], when not nil, serves route i's body-less, non-upgrade GET, HEAD, OPTIONS and
+	// TRACE requests over a directTransport (direct.go); proxies[i] serves the rest.
+	direct  []*httputil.ReverseProxy
 	trusted []netip.Prefix
 	owned   func(string) bool
 	log     *slog.Logger
 	host    string // PublicHost
 	// transports are the round trippers of the routes, deduplicated: the built-in transport
-	// and, per distinct Route.Timeout, a clone with ResponseHeaderTimeout and a fast one; or
-	// Options.Transport alone.
+	// and, per distinct Route.Timeout, a clone with ResponseHeaderTimeout and a
+	// directTransport; or Options.Transport alone.
 	transports []http.RoundTripper
 	// timed[i]: Serve enforces route i's Timeout itself (Options.Transport was set); false
 	// when route i has no Timeout or its transport has it as ResponseHeaderTimeout.
@@ -96,9 +95,10 @@ type ctxKey struct{}
 // New validates the routes and builds one ReverseProxy per route over the built-in transport
 // (keep-alives, MaxIdleConnsPerHost, IdleConnTimeout 90s, HTTP/1.1 to upstreams, no
 // environment proxy, no transparent decompression): routes with the same Timeout share one
-// transport that has it as ResponseHeaderTimeout and, for plain-HTTP upstreams, a second one
-// for body-less requests that enforces it on the connection (deadline.go), with its own pool
-// of idle connections. Call CloseIdleConnections at shutdown.
+// transport that has it as ResponseHeaderTimeout and, for plain-HTTP upstreams, a
+// directTransport for body-less GET, HEAD, OPTIONS and TRACE requests that enforces it on the
+// connection (direct.go), with its own pool of idle connections. Call CloseIdleConnections
+// at shutdown.
 func New(opts Options) (*Proxy, error) {
 	table, err := NewTable(opts.Routes)
 	if err != nil {
@@ -111,7 +111,7 @@ func New(opts Options) (*Proxy, error) {
 		host:    opts.PublicHost,
 		log:     opts.Logger,
 		timed:   make([]bool, len(table.routes)),
-		fast:    make([]*httputil.ReverseProxy, len(table.routes)),
+		direct:  make([]*httputil.ReverseProxy, len(table.routes)),
 		after: func(d time.Duration, f func()) func() bool {
 			return time.AfterFunc(d, f).Stop
 		},
@@ -124,7 +124,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	var base *http.Transport
 	byTimeout := map[time.Duration]http.RoundTripper{}
-	fastByTimeout := map[time.Duration]http.RoundTripper{}
+	directByTimeout := map[time.Duration]http.RoundTripper{}
 	if opts.Transport != nil {
 		p.transports = []http.RoundTripper{opts.Transport}
 	} else {
@@ -147,19 +147,19 @@ func New(opts Options) (*Proxy, error) {
 			t.ResponseHeaderTimeout = r.Timeout
 			// Connecting is bounded by the timeout too (at least minDialTimeout, so that a
 			// sub-second header timeout does not fail connects on a busy host).
-			t.DialContext = newDialer(min(max(r.Timeout, minDialTimeout), dialTimeout)).DialContext
+			t.DialContext = newDialer(dialTimeoutFor(r.Timeout)).DialContext
 			byTimeout[r.Timeout], rt = t, t
 			p.transports = append(p.transports, t)
 		}
 		p.proxies = append(p.proxies, p.reverseProxy(i, rt, pool))
-		if opts.Transport == nil && r.Timeout > 0 && r.Target.Scheme == "http" {
-			ft := fastByTimeout[r.Timeout]
-			if ft == nil {
-				ft = fastTransport(base, r.Timeout)
-				fastByTimeout[r.Timeout] = ft
-				p.transports = append(p.transports, ft)
+		if opts.Transport == nil && r.Target.Scheme == "http" {
+			dt := directByTimeout[r.Timeout]
+			if dt == nil {
+				dt = newDirectTransport(newDialer(dialTimeoutFor(r.Timeout)).DialContext, r.Timeout, base.MaxIdleConnsPerHost)
+				directByTimeout[r.Timeout] = dt
+				p.transports = append(p.transports, dt)
 			}
-			p.fast[i] = p.reverseProxy(i, ft, pool)
+			p.direct[i] = p.reverseProxy(i, dt, pool)
 		}
 	}
 	return p, nil
@@ -176,15 +176,6 @@ func (p *Proxy) reverseProxy(i int, rt http.RoundTripper, pool httputil.BufferPo
 		BufferPool:     pool,
 		ErrorLog:       slog.NewLogLogger(p.log.With("route", name).Handler(), slog.LevelWarn),
 	}
-}
-
-// fastTransport is a clone of base whose connections enforce timeout on the response headers
-// of body-less requests themselves (deadline.go); connecting is bounded as for the other
-// transports.
-func fastTransport(base *http.Transport, timeout time.Duration) *http.Transport {
-	t := base.Clone()
-	t.DialContext = deadlineDialer(newDialer(min(max(timeout, minDialTimeout), dialTimeout)).DialContext, timeout)
-	return t
 }
 
 func newTransport(maxIdlePerHost int) *http.Transport {
@@ -210,6 +201,14 @@ const (
 	dialTimeout    = 10 * time.Second
 	minDialTimeout = time.Second
 )
+
+// dialTimeoutFor is the connect bound of a route with timeout d (0: none).
+func dialTimeoutFor(d time.Duration) time.Duration {
+	if d <= 0 {
+		return dialTimeout
+	}
+	return min(max(d, minDialTimeout), dialTimeout)
+}
 
 func newDialer(timeout time.Duration) *net.Dialer {
 	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
@@ -259,11 +258,18 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route int, set []F
 		st.Context = ctx
 	}
 	rp := p.proxies[route]
-	if f := p.fast[route]; f != nil && r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) &&
-		len(r.Header["Upgrade"]) == 0 {
-		rp = f
+	if d := p.direct[route]; d != nil && isDirect(r) {
+		rp = d
 	}
 	rp.ServeHTTP(w, r.WithContext(st))
+}
+
+// isDirect reports whether r goes over its route's directTransport: a GET, HEAD, OPTIONS or
+// TRACE without a body (the transport may send it twice, see direct.go) and without an
+// Upgrade (after a 101 the connection carries a stream).
+func isDirect(r *http.Request) bool {
+	return isIdempotent(r.Method) && r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) &&
+		len(r.Header["Upgrade"]) == 0
 }
 
 // rewriteFunc builds route i's Rewrite: URL, Host, strip client headers, filter cookies,

@@ -132,10 +132,11 @@ func TestTransportsPerTimeout(t *testing.T) {
 				i, rp.Transport, tr.ResponseHeaderTimeout, p.timed[i], want[i])
 		}
 	}
-	// The built-in one, and per timeout one with ResponseHeaderTimeout and one fast (deadline.go).
-	if p.proxies[1].Transport != p.proxies[2].Transport || p.fast[1].Transport != p.fast[2].Transport ||
-		p.fast[0] != nil || len(p.transports) != 5 {
-		t.Errorf("%d transports, want 5 (routes with one timeout share them)", len(p.transports))
+	// The built-in one; per timeout a direct one (direct.go), and one with ResponseHeaderTimeout
+	// unless the timeout is 0 (the built-in one has none).
+	if p.proxies[1].Transport != p.proxies[2].Transport || p.direct[1].Transport != p.direct[2].Transport ||
+		p.direct[0].Transport == p.direct[1].Transport || len(p.transports) != 6 {
+		t.Errorf("%d transports, want 6 (routes with one timeout share them)", len(p.transports))
 	}
 }
 

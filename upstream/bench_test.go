@@ -1,7 +1,10 @@
 package upstream
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -63,4 +66,89 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatalf("status %d", w.code)
 		}
 	}
+}
+
+// BenchmarkRoundTrip compares a round trip to a loopback upstream (raw answers, 100-byte
+// body) over http.Transport, tuned as the built-in one, and over the direct transport, each
+// request with a cancellable context as a server's are; 16 goroutines per CPU. The upstream
+// runs in this process: with -cpu 1 the figure is the CPU of both sides per round trip.
+//
+//	go test -run '^$' -bench RoundTrip -cpu 1 -count 6 ./upstream/
+func BenchmarkRoundTrip(b *testing.B) {
+	body := strings.Repeat("x", 100)
+	addr := rawBenchUpstream(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"+body)
+	for _, bt := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{name: "http.Transport", rt: newTransport(256)},
+		{name: "direct", rt: newDirectTransport(newDialer(dialTimeout).DialContext, 30*time.Second, 256)},
+	} {
+		b.Run(bt.name, func(b *testing.B) {
+			defer bt.rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 32<<10)
+				for pb.Next() {
+					ctx, cancel := context.WithCancel(context.Background())
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/x", nil)
+					res, err := bt.rt.RoundTrip(req)
+					if err != nil {
+						b.Error(err)
+						cancel()
+						return
+					}
+					n, _ := io.CopyBuffer(io.Discard, res.Body, buf)
+					res.Body.Close()
+					cancel()
+					if n != 100 {
+						b.Errorf("body of %d bytes", n)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// rawBenchUpstream answers every request on every connection with resp, reading no more of
+// a request than its header block (the benchmark's requests have no body).
+func rawBenchUpstream(b *testing.B, resp string) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf, n := make([]byte, 16<<10), 0
+				for n < len(buf) {
+					m, err := c.Read(buf[n:])
+					if err != nil {
+						return
+					}
+					n += m
+					for {
+						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						if _, err := io.WriteString(c, resp); err != nil {
+							return
+						}
+						n = copy(buf, buf[i+4:n])
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

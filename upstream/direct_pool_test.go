@@ -177,6 +177,8 @@ func TestDirectUnsolicitedResponseNotDelivered(t *testing.T) {
 		switch r.URL.Path {
 		case "/together":
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok%s", poison)
+		case "/head-with-body": // a HEAD answered with a body: the body is not the next response
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"+poison)
 		case "/later":
 			okPath(c, r)
 			time.Sleep(20 * time.Millisecond) // after the transport has pooled the connection
@@ -188,9 +190,15 @@ func TestDirectUnsolicitedResponseNotDelivered(t *testing.T) {
 		return true
 	})
 	dt := testDirect(t)
-	for _, path := range []string{"/together", "/later"} {
+	for _, path := range []string{"/together", "/head-with-body", "/later"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
-			mustGet(t, dt, up.url+path)
+			method := http.MethodGet
+			if path == "/head-with-body" {
+				method = http.MethodHead
+			}
+			if _, _, err := roundTrip(context.Background(), dt, method, up.url+path); err != nil {
+				t.Fatal(err)
+			}
 			if path == "/later" {
 				<-wrote
 				time.Sleep(10 * time.Millisecond) // loopback delivers at once; a margin for a busy host

@@ -53,7 +53,8 @@ func (r *results) throughputTable(p func(string, ...any), c *config) {
 	}
 	if bh, gw := aggregate(r.throughput, modeBareHeaders), aggregate(r.throughput, "authgate"); bh.n > 0 && gw.n > 0 && bare.n > 0 {
 		p("\nOf authgate's %+.1f µs of CPU per request over bare, sending the seven headers costs the bare proxy %+.1f µs "+
-			"(%s: %.2f× bare's req/s); authgate's own work is the remaining %+.1f µs (authgate: %.2f× %s's req/s).\n",
+			"(%s: %.2f× bare's req/s); authgate's own work, net of what its direct transport saves over http.Transport "+
+			"(upstream/direct.go), is the remaining %+.1f µs (authgate: %.2f× %s's req/s).\n",
 			gw.cpu-bare.cpu, bh.cpu-bare.cpu, modeBareHeaders, bh.rpsMean/bare.rpsMean, gw.cpu-bh.cpu, gw.rpsMean/bh.rpsMean, modeBareHeaders)
 	}
 	p("\n`authgate` sends one hot session (served from the in-process cache after the first read each second); " +

@@ -90,7 +90,9 @@ func breakdownFuncs() []breakdownFunc {
 		{"httputil.ReverseProxy.ServeHTTP", "net/http/httputil.(*ReverseProxy).ServeHTTP"},
 		{"authgate Rewrite (header hygiene, identity)", "github.com/authgate/authgate/upstream.(*Proxy).rewriteFunc.func1|github.com/authgate/authgate/upstream.(*Proxy).rewriteFunc.1"},
 		{"read deadlines and timers (route timeout, server)", "net.(*conn).SetReadDeadline|time.NewTimer"},
-		{"upstream conn writeLoop + readLoop", "net/http.(*persistConn).writeLoop|net/http.(*persistConn).readLoop"},
+		{"upstream round trip: http.Transport's writeLoop + readLoop, or the direct transport (RoundTrip + body)",
+			"net/http.(*persistConn).writeLoop|net/http.(*persistConn).readLoop|" +
+				"github.com/authgate/authgate/upstream.(*directTransport).RoundTrip|github.com/authgate/authgate/upstream.(*directBody).Read"},
 		{"write(2) on sockets and files", "syscall.write"},
 		{"read(2)", "syscall.read"},
 		{"GC background marking", "runtime.gcBgMarkWorker"},

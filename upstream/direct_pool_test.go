@@ -247,8 +247,8 @@ func TestDirectHeaderLimit(t *testing.T) {
 }
 
 // TestDirectInformational: 1xx responses reach the request's trace (ReverseProxy forwards
-// them to the client) before the final one; too many of them, or a 101 to a request that
-// asked for no upgrade, is an error.
+// them to the client) before the final one; too many of them, a 101 to a request that asked
+// for no upgrade, or a status code below 100, is a 502.
 func TestDirectInformational(t *testing.T) {
 	const hint = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
 	up := newScripted(t, func(c net.Conn, r *http.Request, _ int) bool {
@@ -259,6 +259,8 @@ func TestDirectInformational(t *testing.T) {
 			io.WriteString(c, strings.Repeat(hint, max1xx+1)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		case "/switch":
 			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		case "/status-099": // net/http parses it; writing it to the client would panic
+			io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
 		}
 		return true
 	})
@@ -277,10 +279,15 @@ func TestDirectInformational(t *testing.T) {
 	if want := []string{"103 </a.css>; rel=preload"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("the client saw 1xx %q, want %q", got, want)
 	}
-	for _, path := range []string{"/many", "/switch"} {
-		res, _, err := roundTrip(context.Background(), front.Client().Transport, http.MethodGet, front.URL+path)
+	for _, tt := range []struct{ method, path string }{
+		{method: http.MethodGet, path: "/many"},
+		{method: http.MethodGet, path: "/switch"},
+		{method: http.MethodGet, path: "/status-099"},
+		{method: http.MethodDelete, path: "/status-099"}, // over http.Transport
+	} {
+		res, _, err := roundTrip(context.Background(), front.Client().Transport, tt.method, front.URL+tt.path)
 		if err != nil || res.StatusCode != http.StatusBadGateway {
-			t.Errorf("%s: %v %v, want 502", path, err, res)
+			t.Errorf("%s %s: %v %v, want 502", tt.method, tt.path, err, res)
 		}
 	}
 }

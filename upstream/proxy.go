@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -391,12 +392,16 @@ func (p *Proxy) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// modifyResponseFunc stops the header deadline (or reports it already fired) and drops
-// Set-Cookie headers for the gateway's own cookies.
+// modifyResponseFunc stops the header deadline (or reports it already fired), refuses status
+// codes below 100 (net/http parses them, but writing one panics) and drops Set-Cookie headers
+// for the gateway's own cookies.
 func (p *Proxy) modifyResponseFunc() func(*http.Response) error {
 	return func(res *http.Response) error {
 		if st, ok := res.Request.Context().Value(ctxKey{}).(*forwardState); ok && st.timed && st.dl.stop() {
 			return errHeaderTimeout // ReverseProxy closes the body and calls the ErrorHandler
+		}
+		if res.StatusCode < 100 {
+			return fmt.Errorf("upstream: malformed status code %03d", res.StatusCode)
 		}
 		dropOwnedSetCookies(res.Header, p.owned)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
@@ -510,4 +511,35 @@ func TestDirectRefuses(t *testing.T) {
 	if n := up.conns.Load(); n != 0 {
 		t.Errorf("%d connections made, want 0", n)
 	}
+}
+
+// TestDirectUpstreamRestart: when the upstream drops every connection (a restart), the pooled
+// ones are found dead and the next requests, all at once, still succeed on new connections.
+func TestDirectUpstreamRestart(t *testing.T) {
+	const n = 8
+	var gate sync.WaitGroup
+	gate.Add(n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fill" {
+			gate.Done()
+			gate.Wait() // n requests in flight at once: n pooled connections afterwards
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	dt := testDirect(t)
+	getAll := func(path string) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, body, err := roundTrip(context.Background(), dt, http.MethodGet, srv.URL+path); err != nil || body != path {
+					t.Errorf("GET %s: %q, %v", path, body, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	getAll("/fill")
+	srv.CloseClientConnections() // the upstream goes away and comes back
+	getAll("/after")
 }

@@ -114,7 +114,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // rawBenchUpstream answers every request on every connection with resp, reading no more of
 // a request than its header block (the benchmark's requests have no body).
-func rawBenchUpstream(b *testing.B, resp string) string {
+func rawBenchUpstream(b testing.TB, resp string) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -151,4 +151,41 @@ func rawBenchUpstream(b *testing.B, resp string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestDirectAllocBudget fails when a round trip over the direct transport (GET, 100-byte body
+// read to EOF, a kept-alive loopback connection) allocates more than its budget, so that a
+// regression on the per-request path fails CI. Budget: measured + 3 (31 without the race
+// detector, 34 with it); raise it only with a reason in the commit message. Measure with:
+//
+//	go test -run '^$' -bench 'RoundTrip/direct' -benchmem ./upstream/
+func TestDirectAllocBudget(t *testing.T) {
+	budget := 31.0 + 3
+	if raceEnabled {
+		budget = 34 + 3
+	}
+	addr := rawBenchUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100))
+	dt := newDirectTransport(newDialer(dialTimeout).DialContext, 30*time.Second, 4)
+	t.Cleanup(dt.CloseIdleConnections)
+	buf := make([]byte, 32<<10)
+	var failed error
+	allocs := testing.AllocsPerRun(300, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/x", nil)
+		res, err := dt.RoundTrip(req)
+		if err != nil {
+			failed = err
+			return
+		}
+		_, _ = io.CopyBuffer(io.Discard, res.Body, buf)
+		res.Body.Close()
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	t.Logf("%v allocs per round trip (race detector: %v)", allocs, raceEnabled)
+	if allocs > budget {
+		t.Errorf("%v allocs per round trip, budget %v", allocs, budget)
+	}
 }

@@ -114,43 +114,29 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // rawBenchUpstream answers every request on every connection with resp, reading no more of
 // a request than its header block (the benchmark's requests have no body).
-func rawBenchUpstream(b testing.TB, resp string) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+func rawBenchUpstream(tb testing.TB, resp string) string {
+	tb.Helper()
+	return serveTCP(tb, func(c net.Conn) {
+		defer c.Close()
+		buf, n := make([]byte, 16<<10), 0
+		for n < len(buf) {
+			m, err := c.Read(buf[n:])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf, n := make([]byte, 16<<10), 0
-				for n < len(buf) {
-					m, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += m
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						if _, err := io.WriteString(c, resp); err != nil {
-							return
-						}
-						n = copy(buf, buf[i+4:n])
-					}
+			n += m
+			for {
+				i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+				if i < 0 {
+					break
 				}
-			}()
+				if _, err := io.WriteString(c, resp); err != nil {
+					return
+				}
+				n = copy(buf, buf[i+4:n])
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestDirectAllocBudget fails when a round trip over the direct transport (GET, 100-byte body

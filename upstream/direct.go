@@ -71,10 +71,9 @@ func newDirectTransport(dial func(context.Context, string, string) (net.Conn, er
 const max1xx = 5
 
 // directable reports whether r can be sent over a directTransport: what isDirect checks on
-// the incoming request, on the outgoing one.
+// the incoming request, on the outgoing one, and its header names and values.
 func directable(r *http.Request) error {
-	if r.URL.Scheme != "http" || !isIdempotent(r.Method) || r.ContentLength != 0 ||
-		(r.Body != nil && r.Body != http.NoBody) || len(r.Header["Upgrade"]) > 0 {
+	if r.URL.Scheme != "http" || !isDirect(r) {
 		return fmt.Errorf("upstream: direct transport cannot carry %s %s (needs a body-less, non-upgrade GET, HEAD, OPTIONS or TRACE to http://)", r.Method, r.URL.Scheme)
 	}
 	for k, vv := range r.Header {

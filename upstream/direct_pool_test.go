@@ -31,23 +31,33 @@ type scripted struct {
 
 func newScripted(t *testing.T, respond func(c net.Conn, r *http.Request, n int) bool) *scripted {
 	t.Helper()
+	s := &scripted{gone: make(chan struct{}, 64)}
+	s.url = "http://" + serveTCP(t, func(c net.Conn) {
+		s.conns.Add(1)
+		s.serve(c, respond)
+	})
+	return s
+}
+
+// serveTCP accepts connections on a new loopback listener until the test ends, running
+// handle on each in its own goroutine, and returns the listener's address.
+func serveTCP(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	s := &scripted{url: "http://" + ln.Addr().String(), gone: make(chan struct{}, 64)}
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			s.conns.Add(1)
-			go s.serve(c, respond)
+			go handle(c)
 		}
 	}()
-	return s
+	return ln.Addr().String()
 }
 
 func (s *scripted) serve(c net.Conn, respond func(net.Conn, *http.Request, int) bool) {

@@ -21,21 +21,7 @@ import (
 // (response queue poisoning through the gateway's connection pool). Every answer names the
 // X-Auth-Subject it was given, so a misdelivered one is visible.
 func TestUpstreamDoubleAnswerReachesNobodyElse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go answerNaming(c)
-		}
-	}()
-	target, _ := url.Parse("http://" + ln.Addr().String())
+	target, _ := url.Parse("http://" + fixture.ServeTCP(t, answerNaming))
 	g := fixture.StartGateway(t, fixture.GatewayOptions{Routes: []gateway.Route{
 		{Route: upstream.Route{Name: "raw", PathPrefix: "/", Target: target}},
 	}})
